@@ -31,6 +31,7 @@
  * - Unbound workqueues cap concurrency at max_active (8 when 0 is given), not Linux's 1024.
  */
 export * from './costs.js';
+export * from './errno.js';
 export * from './counters.js';
 export * from './kref.js';
 export * from './lockdep.js';
