@@ -363,7 +363,7 @@ export class Sim {
       task: t.toString(),
       waitsFor: t.waitingOn?.describe() ?? '?',
       heldBy: (t.waitingOn?.owners() ?? []).map((o) => o.toString()),
-      holds: this.lockdep.heldNames(t),
+      holds: t.held.filter((h) => h.lock !== t.waitingOn).map((h) => this.lockdep.className(h.cls)),
     }));
     const lines = graph.map(
       (g) =>
