@@ -1,0 +1,316 @@
+/**
+ * Scenario loader and validator (SCENARIO-FORMAT.md). Parses YAML or JSON with the `yaml`
+ * parser (JSON is YAML), keeps source positions, validates with zod and with the checks the
+ * schema cannot express (one key per step, steps xor threads, names bound before use,
+ * barriers once per thread), and reports every problem with file, line and column. An
+ * invalid file yields no scenario at all.
+ */
+import { readFileSync } from 'node:fs';
+import { LineCounter, isMap, parseDocument, type Document } from 'yaml';
+import { z } from 'zod';
+import { TRAP_KINDS } from '../sim/trap.js';
+import { zCounters, zInt, zName, zOnOff, zSize, zTime, type CounterExpect } from './fields.js';
+import { STEP_KINDS, STEP_SCHEMAS, isStepKind, type StepFields, type StepKind } from './steps.js';
+import { describe, type AddrExpr } from './values.js';
+
+export interface Pos {
+  readonly line: number;
+  readonly col: number;
+}
+
+export interface Issue extends Pos {
+  readonly file: string;
+  readonly message: string;
+}
+
+export class ScenarioError extends Error {
+  override readonly name = 'ScenarioError';
+  readonly issues: readonly Issue[];
+  constructor(issues: readonly Issue[]) {
+    const sorted = [...issues].sort((a, b) => a.line - b.line || a.col - b.col);
+    super(sorted.map((i) => `${i.file}:${i.line}:${i.col}: ${i.message}`).join('\n'));
+    this.issues = sorted;
+  }
+}
+
+export type Step = {
+  [K in StepKind]: {
+    readonly kind: K;
+    /** Index of the step in its list (0-based). */
+    readonly index: number;
+    readonly pos: Pos;
+    readonly f: StepFields<K>;
+    /** A fork's child steps. */
+    readonly children?: readonly Step[];
+  };
+}[StepKind];
+
+const zGpuSpec = z.strictObject({ name: zName, ip: z.string().optional(), vram: zSize.optional() });
+
+export const zSystem = z.strictObject({
+  design: z.string().optional(),
+  xnack: zOnOff.optional(),
+  gpus: z
+    .unknown()
+    .transform((raw, ctx) => {
+      const r = Array.isArray(raw)
+        ? z.array(zGpuSpec).min(1, 'at least one GPU').safeParse(raw)
+        : zInt(1, 64).safeParse(raw);
+      if (r.success) return r.data;
+      for (const i of r.error.issues)
+        ctx.addIssue({ code: 'custom', message: i.message, path: i.path });
+      return z.NEVER;
+    })
+    .optional(),
+  ram: zSize.optional(),
+  va_bits: z
+    .union([z.literal(47n), z.literal(56n), z.literal(47), z.literal(56)])
+    .transform(Number)
+    .optional(),
+  chunk_sizes: z.array(zSize).min(1).optional(),
+  notifier_size: zSize.optional(),
+  costs: z.record(z.string(), zTime).optional(),
+  seed: zInt(0, 0xffffffff).optional(),
+  policy: z.enum(['timed', 'random', 'pct']).optional(),
+  options: z.record(z.string(), z.unknown()).optional(),
+});
+export type SystemSpec = z.output<typeof zSystem>;
+
+const zTop = z.strictObject({
+  name: z.string().min(1),
+  description: z.string().optional(),
+  system: z.unknown().optional(),
+  steps: z.array(z.unknown()).optional(),
+  threads: z.record(zName, z.array(z.unknown())).optional(),
+  expect: z
+    .strictObject({
+      violations: z.array(z.enum(TRAP_KINDS)).optional(),
+      counters: zCounters.optional(),
+    })
+    .optional(),
+});
+
+export interface Scenario {
+  readonly file: string;
+  readonly name: string;
+  readonly description: string;
+  readonly system: SystemSpec;
+  readonly threads: readonly { readonly name: string; readonly steps: readonly Step[] }[];
+  readonly expect: {
+    readonly violations: readonly string[];
+    readonly counters: Record<string, CounterExpect>;
+  };
+  readonly source: string;
+  /** Position of a path in the file (for errors found later, e.g. against the system). */
+  readonly posOf: (path: readonly (string | number)[]) => Pos;
+}
+
+type Path = (string | number)[];
+
+class Checker {
+  readonly issues: Issue[] = [];
+  constructor(
+    readonly file: string,
+    readonly doc: Document,
+    readonly lc: LineCounter,
+  ) {}
+
+  pos(path: readonly (string | number)[]): Pos {
+    for (let n = path.length; n >= 0; n--) {
+      const node: unknown = this.doc.getIn(path.slice(0, n), true);
+      const range = (node as { range?: [number, number, number] } | undefined)?.range;
+      if (range) {
+        const p = this.lc.linePos(range[0]);
+        return { line: p.line, col: p.col };
+      }
+    }
+    return { line: 1, col: 1 };
+  }
+
+  add(path: readonly (string | number)[], message: string): void {
+    const where = path.length ? `${formatPath(path)}: ` : '';
+    this.issues.push({ file: this.file, ...this.pos(path), message: `${where}${message}` });
+  }
+
+  /** Validate `raw` at `path` with `schema`; record issues; undefined on failure. */
+  check<T extends z.ZodType>(schema: T, raw: unknown, path: Path): z.output<T> | undefined {
+    const r = schema.safeParse(raw);
+    if (r.success) return r.data;
+    for (const i of r.error.issues) {
+      const at = [...path, ...(i.path as Path)];
+      if (i.code === 'unrecognized_keys' && i.keys[0] !== undefined) at.push(i.keys[0]);
+      this.add(at, issueMessage(i));
+    }
+    return undefined;
+  }
+}
+
+function issueMessage(i: z.core.$ZodIssue): string {
+  if (i.code === 'unrecognized_keys')
+    return `unknown field${i.keys.length > 1 ? 's' : ''} ${i.keys.map((k) => `'${k}'`).join(', ')}`;
+  if (i.code === 'invalid_value' && 'values' in i)
+    return `expected one of ${i.values.map(String).join(', ')}`;
+  return i.message;
+}
+
+function formatPath(path: readonly (string | number)[]): string {
+  return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? p : `.${p}`)).join('');
+}
+
+function parseSteps(c: Checker, raw: readonly unknown[], path: Path): Step[] {
+  const out: Step[] = [];
+  raw.forEach((item, index) => {
+    const p = [...path, index];
+    if (typeof item === 'string' && isStepKind(item)) item = { [item]: null };
+    if (
+      !item ||
+      typeof item !== 'object' ||
+      Array.isArray(item) ||
+      Object.keys(item).length !== 1
+    ) {
+      c.add(p, `a step is a map with exactly one key (the step kind), got ${describe(item)}`);
+      return;
+    }
+    const [kind, value] = Object.entries(item)[0] as [string, unknown];
+    if (!isStepKind(kind)) {
+      c.add([...p, kind], `unknown step kind '${kind}' (known: ${STEP_KINDS.join(', ')})`);
+      return;
+    }
+    const f = c.check(STEP_SCHEMAS[kind], value ?? {}, [...p, kind]);
+    if (f === undefined) return;
+    const step = { kind, index, pos: c.pos(p), f } as Step;
+    if (step.kind === 'fork' && step.f.steps) {
+      out.push({ ...step, children: parseSteps(c, step.f.steps, [...p, kind, 'steps']) });
+      return;
+    }
+    out.push(step);
+  });
+  return out;
+}
+
+/** Every address expression of a step, with its field name. */
+function addressesOf(s: Step): [string, AddrExpr][] {
+  const out: [string, AddrExpr][] = [];
+  for (const [k, v] of Object.entries(s.f)) {
+    if (v && typeof v === 'object' && 'terms' in v && 'text' in v) out.push([k, v as AddrExpr]);
+  }
+  return out;
+}
+
+function checkNames(c: Checker, threads: Scenario['threads'], threadPaths: Path[]): void {
+  const bound = new Set<string>();
+  const children = new Set<string>();
+  const visit = (steps: readonly Step[], f: (s: Step, path: Path) => void, path: Path): void => {
+    for (const s of steps) {
+      f(s, [...path, s.index, s.kind]);
+      if (s.children) visit(s.children, f, [...path, s.index, s.kind, 'steps']);
+    }
+  };
+  threads.forEach((t, i) =>
+    visit(
+      t.steps,
+      (s) => {
+        if ((s.kind === 'mmap' || s.kind === 'mremap') && s.f.as) bound.add(s.f.as);
+        if (s.kind === 'fork') children.add(s.f.as);
+      },
+      threadPaths[i] ?? [],
+    ),
+  );
+  threads.forEach((t, i) => {
+    const barriers = new Set<string>();
+    visit(
+      t.steps,
+      (s, path) => {
+        for (const [field, a] of addressesOf(s)) {
+          for (const term of a.terms) {
+            if ('name' in term && !bound.has(term.name)) {
+              c.add([...path, field], `'${term.name}' is not bound by any 'as:' in this file`);
+            }
+          }
+        }
+        if ((s.kind === 'wait' || s.kind === 'kill') && !children.has(s.f.process)) {
+          c.add([...path, 'process'], `'${s.f.process}' is not a child created by a fork step`);
+        }
+        if (s.kind === 'barrier') {
+          if (barriers.has(s.f.name))
+            c.add([...path, 'name'], `thread '${t.name}' names barrier '${s.f.name}' twice`);
+          barriers.add(s.f.name);
+        }
+      },
+      threadPaths[i] ?? [],
+    );
+  });
+}
+
+/** Parse and validate scenario text; throws ScenarioError listing every problem. */
+export function parseScenario(text: string, file: string): Scenario {
+  const lc = new LineCounter();
+  const doc = parseDocument(text, {
+    intAsBigInt: true,
+    lineCounter: lc,
+    prettyErrors: false,
+    uniqueKeys: true,
+  });
+  const c = new Checker(file, doc, lc);
+  for (const e of doc.errors) {
+    const p = lc.linePos(e.pos[0]);
+    c.issues.push({
+      file,
+      line: p.line,
+      col: p.col,
+      message: e.message.split('\n')[0] ?? e.message,
+    });
+  }
+  if (c.issues.length) throw new ScenarioError(c.issues);
+  if (!isMap(doc.contents))
+    throw new ScenarioError([
+      { file, line: 1, col: 1, message: 'a scenario is a map with at least a name and steps' },
+    ]);
+  const top = c.check(zTop, doc.toJS(), []);
+  if (!top) throw new ScenarioError(c.issues);
+  if ((top.steps === undefined) === (top.threads === undefined)) {
+    c.add(
+      [],
+      top.steps
+        ? "a file has either 'steps' or 'threads', never both"
+        : "a scenario needs 'steps' or 'threads'",
+    );
+  }
+  const system = c.check(zSystem, top.system ?? {}, ['system']);
+  const threadPaths: Path[] = [];
+  const threads = top.threads
+    ? Object.entries(top.threads).map(([name, raw]) => {
+        threadPaths.push(['threads', name]);
+        return { name, steps: parseSteps(c, raw, ['threads', name]) };
+      })
+    : [
+        {
+          name: 'main',
+          steps: (threadPaths.push(['steps']), parseSteps(c, top.steps ?? [], ['steps'])),
+        },
+      ];
+  if (c.issues.length === 0) checkNames(c, threads, threadPaths);
+  if (c.issues.length) throw new ScenarioError(c.issues);
+  return {
+    file,
+    name: top.name,
+    description: top.description ?? '',
+    system: system ?? {},
+    threads,
+    expect: { violations: top.expect?.violations ?? [], counters: top.expect?.counters ?? {} },
+    source: text,
+    posOf: (path) => c.pos(path),
+  };
+}
+
+export function loadScenario(file: string): Scenario {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new ScenarioError([
+      { file, line: 1, col: 1, message: `cannot read: ${(e as Error).message}` },
+    ]);
+  }
+  return parseScenario(text, file);
+}
