@@ -95,7 +95,12 @@ export interface Scenario {
   readonly name: string;
   readonly description: string;
   readonly system: SystemSpec;
-  readonly threads: readonly { readonly name: string; readonly steps: readonly Step[] }[];
+  /** Threads in file order; `path` is where the thread's step list is in the file. */
+  readonly threads: readonly {
+    readonly name: string;
+    readonly path: readonly (string | number)[];
+    readonly steps: readonly Step[];
+  }[];
   readonly expect: {
     readonly violations: readonly string[];
     readonly counters: Record<string, CounterExpect>;
@@ -197,7 +202,7 @@ function addressesOf(s: Step): [string, AddrExpr][] {
   return out;
 }
 
-function checkNames(c: Checker, threads: Scenario['threads'], threadPaths: Path[]): void {
+function checkNames(c: Checker, threads: Scenario['threads']): void {
   const bound = new Set<string>();
   const children = new Set<string>();
   const visit = (steps: readonly Step[], f: (s: Step, path: Path) => void, path: Path): void => {
@@ -206,17 +211,17 @@ function checkNames(c: Checker, threads: Scenario['threads'], threadPaths: Path[
       if (s.children) visit(s.children, f, [...path, s.index, s.kind, 'steps']);
     }
   };
-  threads.forEach((t, i) =>
+  threads.forEach((t) =>
     visit(
       t.steps,
       (s) => {
         if ((s.kind === 'mmap' || s.kind === 'mremap') && s.f.as) bound.add(s.f.as);
         if (s.kind === 'fork') children.add(s.f.as);
       },
-      threadPaths[i] ?? [],
+      [...t.path],
     ),
   );
-  threads.forEach((t, i) => {
+  threads.forEach((t) => {
     const barriers = new Set<string>();
     visit(
       t.steps,
@@ -237,7 +242,7 @@ function checkNames(c: Checker, threads: Scenario['threads'], threadPaths: Path[
           barriers.add(s.f.name);
         }
       },
-      threadPaths[i] ?? [],
+      [...t.path],
     );
   });
 }
@@ -277,19 +282,18 @@ export function parseScenario(text: string, file: string): Scenario {
     );
   }
   const system = c.check(zSystem, top.system ?? {}, ['system']);
-  const threadPaths: Path[] = [];
   const threads = top.threads
     ? Object.entries(top.threads).map(([name, raw]) => {
-        threadPaths.push(['threads', name]);
-        return { name, steps: parseSteps(c, raw, ['threads', name]) };
+        return { name, path: ['threads', name], steps: parseSteps(c, raw, ['threads', name]) };
       })
     : [
         {
           name: 'main',
-          steps: (threadPaths.push(['steps']), parseSteps(c, top.steps ?? [], ['steps'])),
+          path: ['steps'],
+          steps: parseSteps(c, top.steps ?? [], ['steps']),
         },
       ];
-  if (c.issues.length === 0) checkNames(c, threads, threadPaths);
+  if (c.issues.length === 0) checkNames(c, threads);
   if (c.issues.length) throw new ScenarioError(c.issues);
   return {
     file,
