@@ -19,7 +19,7 @@ import { current, getSim } from './scheduler.js';
 import { BLOCK, type Co, type Task, type WaitTarget } from './task.js';
 import type { Timer } from './timers.js';
 import { trap } from './trap.js';
-import { WaitQueue, wake_up_all } from './wait.js';
+import { WaitQueue, sleep, wake_up_all } from './wait.js';
 
 export type WorkFunc = (work: WorkStruct) => Co;
 
@@ -81,6 +81,8 @@ export class Workqueue implements WaitTarget {
   /** Sequence numbers of items queued and not yet finished (or cancelled). */
   readonly outstanding = new Set<number>();
   readonly done = new WaitQueue('workqueue');
+  /** Delayed works whose timer is armed for this workqueue. */
+  readonly armed = new Set<DelayedWork>();
   nextSeq = 0;
   destroyed = false;
 
@@ -106,12 +108,30 @@ export class Workqueue implements WaitTarget {
   }
 }
 
+/** Workqueues created in each simulation, for settling. */
+const registry = new WeakMap<object, Workqueue[]>();
+
+function register(wq: Workqueue): Workqueue {
+  const sim = getSim();
+  const list = registry.get(sim) ?? [];
+  list.push(wq);
+  registry.set(sim, list);
+  return wq;
+}
+
+/** Every workqueue created in the active simulation and not destroyed. */
+export function live_workqueues(): Workqueue[] {
+  return (registry.get(getSim()) ?? []).filter((wq) => !wq.destroyed);
+}
+
 export function alloc_workqueue(name: string, flags = WQ_UNBOUND, max_active = 0): Workqueue {
-  return new Workqueue(name, flags, max_active > 0 ? max_active : DEFAULT_MAX_ACTIVE, false);
+  return register(
+    new Workqueue(name, flags, max_active > 0 ? max_active : DEFAULT_MAX_ACTIVE, false),
+  );
 }
 
 export function alloc_ordered_workqueue(name: string, flags = 0): Workqueue {
-  return new Workqueue(name, flags | WQ_UNBOUND, 1, true);
+  return register(new Workqueue(name, flags | WQ_UNBOUND, 1, true));
 }
 
 // ---- workers ---------------------------------------------------------------------------
@@ -223,8 +243,10 @@ function armDelayed(wq: Workqueue, dw: DelayedWork, delayNs: number): void {
     enqueue(wq, dw);
     return;
   }
+  wq.armed.add(dw);
   dw.timer = getSim().after(delayNs, () => {
     dw.timer = null;
+    wq.armed.delete(dw);
     enqueue(wq, dw);
   });
 }
@@ -235,6 +257,7 @@ function unqueue(w: WorkStruct): boolean {
   if (w instanceof DelayedWork && w.timer) {
     w.timer.cancelled = true;
     w.timer = null;
+    w.wq?.armed.delete(w);
     was = true;
   }
   if (w.inList && w.wq) {
@@ -287,6 +310,7 @@ export function* flush_delayed_work(dw: DelayedWork): Co<boolean> {
   if (dw.timer && dw.wq) {
     dw.timer.cancelled = true;
     dw.timer = null;
+    dw.wq.armed.delete(dw);
     enqueue(dw.wq, dw);
   }
   return yield* flush_work(dw);
@@ -342,4 +366,25 @@ function* waitOn(wq: Workqueue, target: WaitTarget, cond: () => boolean): Co {
 /** Is anything queued, armed or running on `wq`? */
 export function workqueue_busy(wq: Workqueue): boolean {
   return wq.outstanding.size > 0;
+}
+
+/**
+ * Wait until no work is queued, running or armed on any workqueue of the simulation: what a
+ * scenario's `settle` step does. Delayed work fires at its own time (the clock advances to
+ * it), as it would if the thread slept.
+ */
+export function* settle_workqueues(): Co {
+  for (;;) {
+    const busy = live_workqueues().find((wq) => wq.outstanding.size > 0);
+    if (busy) {
+      yield* flush_workqueue(busy);
+      continue;
+    }
+    let next = Infinity;
+    for (const wq of live_workqueues()) {
+      for (const dw of wq.armed) next = Math.min(next, dw.timer?.deadline ?? Infinity);
+    }
+    if (next === Infinity) return;
+    yield* sleep(Math.max(0, next - getSim().now()));
+  }
 }

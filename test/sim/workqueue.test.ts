@@ -207,3 +207,28 @@ describe('workqueue', () => {
     expect(trapOf(sim).kind).toBe('bug');
   });
 });
+
+describe('settle_workqueues', () => {
+  it('waits for queued, running, re-queued and delayed work on every workqueue', async () => {
+    const { settle_workqueues } = await import('../../src/sim/index.js');
+    const sim = new Sim();
+    const gc = alloc_workqueue('gc');
+    const restore = alloc_ordered_workqueue('restore');
+    const log: string[] = [];
+    const rw = new DelayedWork('restore_work', function* (): Co {
+      log.push(`restore@${sim.now()}`);
+    });
+    const gw = new WorkStruct('gc_work', function* (): Co {
+      yield* sleep(500);
+      log.push(`gc@${sim.now()}`);
+      queue_delayed_work(restore, rw, 1_000_000);
+    });
+    sim.spawn('user', function* (): Co {
+      queue_work(gc, gw);
+      yield* settle_workqueues();
+      log.push(`settled@${sim.now()}`);
+    });
+    sim.run();
+    expect(log).toEqual(['gc@500', 'restore@1000500', 'settled@1000500']);
+  });
+});
