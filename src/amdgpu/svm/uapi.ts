@@ -4,6 +4,7 @@
  * with the binary layout of its two structs and a little-endian codec. u64 fields are
  * bigint, as they cross the user/kernel boundary.
  */
+import { EFAULT } from '../../sim/errno.js';
 
 /** DRM_AMDGPU_GEM_SVM: the ioctl number after DRM_AMDGPU_GEM_LIST_HANDLES (0x19). */
 export const DRM_AMDGPU_GEM_SVM = 0x1a;
@@ -150,4 +151,51 @@ export function decode_attrs(buf: Uint8Array, nattr: number): drm_amdgpu_svm_att
     });
   }
   return out;
+}
+
+/**
+ * SIM: the user memory an ioctl argument pointer points into. Page contents in the model are
+ * one 32-bit value per page, so byte buffers that userspace passes by pointer (the attribute
+ * array) live here instead, each at its own user address; copy_from_user / copy_to_user of
+ * any other address fail with -EFAULT, as an unmapped pointer would.
+ */
+export class UserMemory {
+  private readonly buffers = new Map<bigint, Uint8Array>();
+  private next = 0x7e00_0000_0000n;
+
+  /** Place `bytes` at a fresh user address and return it. */
+  alloc(bytes: Uint8Array): bigint {
+    const at = this.next;
+    this.next += BigInt(Math.max(4096, Math.ceil(bytes.byteLength / 4096) * 4096));
+    this.buffers.set(at, bytes);
+    return at;
+  }
+
+  free(at: bigint): void {
+    this.buffers.delete(at);
+  }
+
+  private find(ptr: bigint, len: number): { buf: Uint8Array; off: number } | null {
+    for (const [at, buf] of this.buffers) {
+      if (ptr >= at && ptr + BigInt(len) <= at + BigInt(buf.byteLength))
+        return { buf, off: Number(ptr - at) };
+    }
+    return null;
+  }
+
+  /** copy_from_user: the bytes, or -EFAULT. */
+  copy_from_user(ptr: bigint, len: number): Uint8Array | number {
+    if (len === 0) return new Uint8Array(0);
+    const f = this.find(ptr, len);
+    return f ? f.buf.slice(f.off, f.off + len) : -EFAULT;
+  }
+
+  /** copy_to_user: 0, or -EFAULT. */
+  copy_to_user(ptr: bigint, bytes: Uint8Array): number {
+    if (bytes.byteLength === 0) return 0;
+    const f = this.find(ptr, bytes.byteLength);
+    if (!f) return -EFAULT;
+    f.buf.set(bytes, f.off);
+    return 0;
+  }
 }
