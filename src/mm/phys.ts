@@ -76,8 +76,12 @@ export class PhysMem {
   readonly regions: PhysRegion[] = [];
   private readonly chunks: (Chunk | undefined)[] = [];
   private nextBase = CHUNK; // chunk 0 holds the zero page only
+  /** Region of each 64 Ki-frame chunk, so regionOf is O(1). */
+  private readonly chunkRegion: (PhysRegion | undefined)[] = [];
   /** Sparse per-frame private data (page->zone_device_data, page-cache links, ...). */
   readonly pagePrivate = new Map<Pfn, unknown>();
+  /** Called with each frame as it is freed (refcount zero): debug checks such as DMA-API's. */
+  readonly freeHooks: ((pfn: Pfn) => void)[] = [];
 
   constructor() {
     this.chunk(0).ref[0] = 1; // the zero page is never freed
@@ -91,14 +95,21 @@ export class PhysMem {
     owner: object | null = null,
   ): PhysRegion {
     const r = new PhysRegion(name, this.nextBase, npages, kind, owner);
-    this.nextBase += Math.ceil(npages / CHUNK) * CHUNK || CHUNK;
+    const nchunks = Math.ceil(npages / CHUNK) || 1;
+    for (let i = 0; i < nchunks; i++) this.chunkRegion[(this.nextBase >>> CHUNK_SHIFT) + i] = r;
+    this.nextBase += nchunks * CHUNK;
     this.regions.push(r);
     return r;
   }
 
   regionOf(pfn: Pfn): PhysRegion | undefined {
-    for (const r of this.regions) if (r.contains(pfn)) return r;
-    return undefined;
+    const r = this.chunkRegion[Math.floor(pfn / CHUNK)];
+    return r && r.contains(pfn) ? r : undefined;
+  }
+
+  /** The kind of memory a frame belongs to; undefined for the zero page and unknown pfns. */
+  kindOf(pfn: Pfn): RegionKind | undefined {
+    return this.regionOf(pfn)?.kind;
   }
 
   isDevicePrivate(pfn: Pfn): boolean {
@@ -149,6 +160,7 @@ export class PhysMem {
       r.used--;
       r.giveBack(pfn);
       this.pagePrivate.delete(pfn);
+      for (const hook of this.freeHooks) hook(pfn);
     }
   }
 

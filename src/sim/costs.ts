@@ -38,6 +38,13 @@ export const DEFAULT_COSTS = {
   cpu_access_page: { ns: 100, source: 'guess: 4 KiB at about 40 GB/s' },
   gpu_access_page: { ns: 10, source: 'guess: 4 KiB at HBM bandwidth' },
   ioctl_entry: { ns: 1_000, source: 'guess: syscall and copy_from_user' },
+  mm_syscall: { ns: 1_000, source: 'guess: syscall entry and vma-tree work of mmap/munmap/...' },
+  vma_op: { ns: 300, source: 'guess: vma allocation, split or merge' },
+  pte_op: { ns: 10, source: 'guess: one pte changed (zap, write-protect, copy, move)' },
+  page_alloc: { ns: 250, source: 'guess: allocate and zero a 4 KiB page' },
+  page_copy: { ns: 200, source: 'guess: copy 4 KiB at about 20 GB/s' },
+  swap_out_page: { ns: 5_000, source: 'guess: zram-like swap-out of one page' },
+  swap_in_page: { ns: 5_000, source: 'guess: zram-like swap-in of one page' },
   context_switch: {
     ns: 0,
     source: 'SIM: scheduling itself is free so that costs come from the model',
