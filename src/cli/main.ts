@@ -5,6 +5,7 @@
  */
 import { Command } from 'commander';
 import { DEFAULT_COSTS, type CostName } from '../sim/costs.js';
+import { UsageError, runFiles, type RunCliOptions } from './run.js';
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -34,10 +35,34 @@ export function buildProgram(): Command {
       }
     });
 
+  program
+    .command('run')
+    .description(
+      'run scenario files: one PASS/FAIL line each; exit 0 all pass, 1 a failure, 2 an invalid file',
+    )
+    .argument('<files...>', 'scenario files (YAML or JSON)')
+    .option('--design <name>', 'driver design (overrides system.design)')
+    .option('--xnack <on|off>', 'XNACK mode (overrides system.xnack)')
+    .option('--gpus <n>', 'number of GPUs (overrides system.gpus)')
+    .option('--seed <n>', 'scheduler seed (overrides system.seed)')
+    .option('--policy <name>', 'timed | random | pct (overrides system.policy)')
+    .option('--replay <string>', 'follow this replay string instead of the policy')
+    .option('--trace <file>', 'write the trace events as JSON lines')
+    .option('--json', 'print the results as JSON')
+    .action((files: string[], opts: RunCliOptions) => {
+      process.exitCode = runFiles(files, opts, (l) => console.log(l));
+    });
+
   program.action(() => {
     program.outputHelp();
   });
   return program;
 }
 
-await buildProgram().parseAsync(process.argv);
+try {
+  await buildProgram().parseAsync(process.argv);
+} catch (e) {
+  if (!(e instanceof UsageError)) throw e;
+  console.error(`svmsim: ${e.message}`);
+  process.exitCode = 2;
+}

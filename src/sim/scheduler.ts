@@ -70,6 +70,7 @@ export class Sim {
   private readonly devs: Deviation[] = [];
   private readonly maxSteps: number;
   private liveTasks = 0;
+  private stopped = false;
 
   constructor(opts: SimOptions = {}) {
     this.seed = opts.seed ?? 1;
@@ -258,8 +259,17 @@ export class Sim {
     }
   }
 
+  /**
+   * End the run at the next decision (the running task finishes its current step first).
+   * Used when a scenario step fails: nothing after it can mean anything.
+   */
+  stop(): void {
+    this.stopped = true;
+  }
+
   /** Steps 1-5 of a decision; null when the run is over. */
   private pick(): Task | null {
+    if (this.stopped) return null;
     for (;;) {
       this.fireDue();
       const runq = this.runq;

@@ -4,10 +4,39 @@
  * (`system.options`). A design's driver registers itself here when its module loads, so a
  * scenario naming a design whose driver is not built says so instead of running nothing.
  */
+import type { amdgpu_fpriv } from '../amdgpu.js';
+import type { AmdgpuSystem } from '../device.js';
+import type { MmSystem } from '../../mm/mm_types.js';
+import type { Co } from '../../sim/task.js';
+import type { UserMemory } from './uapi.js';
 
 export interface DesignOption {
   readonly description: string;
   readonly default: boolean;
+}
+
+/** What a design's driver gets when a machine is built. */
+export interface SvmDriverEnv {
+  readonly amdgpu: AmdgpuSystem;
+  readonly mm: MmSystem;
+  /** The design options of `system.options`, defaults filled in. */
+  readonly options: Readonly<Record<string, boolean>>;
+  /** `system.xnack`: the process's XNACK mode. */
+  readonly xnack: boolean;
+  /** Where the driver adds its teardown checks (ranges, DMA mappings, references left). */
+  readonly leakChecks: (() => string[])[];
+}
+
+/** A design's SVM driver: the entry points the rest of the system calls. */
+export interface SvmDesignDriver {
+  /** Register the driver's hooks (amdgpu_vm_make_compute, fault handler, fini) on the GPUs. */
+  install(env: SvmDriverEnv): void;
+  /**
+   * DRM_IOCTL_AMDGPU_GEM_SVM on `fpriv`'s render node: `arg` is the encoded
+   * struct drm_amdgpu_gem_svm, `user` the process's memory that attrs_ptr points into.
+   * 0 or -errno; GET_ATTR writes its results back through `user`.
+   */
+  ioctl(fpriv: amdgpu_fpriv, arg: Uint8Array, user: UserMemory): Co<number>;
 }
 
 export interface DesignInfo {
@@ -17,9 +46,18 @@ export interface DesignInfo {
   readonly defaultXnack: boolean;
   /** Boolean design options (`system.options`); an option not listed is an invalid file. */
   readonly options: Readonly<Record<string, DesignOption>>;
+  /** The driver, once built; a design without one cannot run svm.* or ioctl steps. */
+  driver?: SvmDesignDriver;
 }
 
 const designs = new Map<string, DesignInfo>();
+
+/** Attach a driver to a registered design (the driver module does this when it loads). */
+export function registerDriver(name: string, driver: SvmDesignDriver): void {
+  const d = designs.get(name);
+  if (!d) throw new Error(`no design ${name}`);
+  d.driver = driver;
+}
 
 export function registerDesign(info: DesignInfo): void {
   designs.set(info.name, info);
