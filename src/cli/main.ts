@@ -5,6 +5,7 @@
  */
 import { Command } from 'commander';
 import { DEFAULT_COSTS, type CostName } from '../sim/costs.js';
+import { exploreFile, type ExploreCliOptions } from './explore.js';
 import { UsageError, runFiles, type RunCliOptions } from './run.js';
 
 export function buildProgram(): Command {
@@ -51,6 +52,29 @@ export function buildProgram(): Command {
     .option('--json', 'print the results as JSON')
     .action((files: string[], opts: RunCliOptions) => {
       process.exitCode = runFiles(files, opts, (l) => console.log(l));
+    });
+
+  program
+    .command('explore')
+    .description(
+      'run a scenario under many schedules; report, replay and minimise the first violation',
+    )
+    .argument('<file>', 'scenario file')
+    .option('--policy <name>', 'random | pct | dfs', 'pct')
+    .option('--depth <d>', 'pct bug depth (default 3) or dfs preemption bound (default 2)')
+    .option('--schedules <n>', 'schedules to try at most', '1000')
+    .option('--time <seconds>', 'wall-clock budget (e.g. 60s, 2min)')
+    .option('--jobs <j>', 'worker threads (random and pct; results do not depend on it)', '1')
+    .option('--seed <s>', 'base seed: schedule i uses seed + i', '1')
+    .option('--all', 'go on after the first violation')
+    .option('--no-minimise', 'skip minimisation')
+    .option('--no-progress', 'no progress bar')
+    .option('--design <name>', 'driver design (overrides system.design)')
+    .option('--xnack <on|off>', 'XNACK mode (overrides system.xnack)')
+    .option('--gpus <n>', 'number of GPUs (overrides system.gpus)')
+    .option('--json', 'print the summary as JSON')
+    .action(async (file: string, opts: ExploreCliOptions) => {
+      process.exitCode = await exploreFile(file, opts, (l) => console.log(l));
     });
 
   program.action(() => {

@@ -5,7 +5,7 @@
  * names the first failing step or the trap with its replay string.
  */
 import { errnoName } from '../sim/errno.js';
-import type { PolicyName } from '../sim/policy.js';
+import type { Policy, PolicyName } from '../sim/policy.js';
 import { current } from '../sim/scheduler.js';
 import type { Co } from '../sim/task.js';
 import { Trap } from '../sim/trap.js';
@@ -36,6 +36,10 @@ export interface RunOptions {
   replay?: string;
   /** Keep the whole trace. */
   trace?: boolean;
+  /** A policy object instead of the named policy (the explorer's DFS). */
+  policyImpl?: Policy;
+  /** With `replay`: fall back to the default schedule where the string does not fit. */
+  lenient?: boolean;
   /** Trap `livelock` after this many scheduling decisions. */
   maxSteps?: number;
   /** pct depth and step estimate. */
@@ -76,6 +80,8 @@ export interface RunResult {
   /** Virtual time at the end, ns. */
   readonly time: number;
   readonly counters: Record<string, number>;
+  /** Each completed step's result in completion order: "thread[index] kind: OK|ERRNO". */
+  readonly outcomes: readonly string[];
   readonly trace?: string;
 }
 
@@ -109,6 +115,7 @@ class Run implements RunState {
   readonly oracle: Oracle;
   readonly barriers: Map<string, Barrier>;
   failure: StepFailure | undefined;
+  readonly outcomes: string[] = [];
   readonly main: Process;
 
   constructor(
@@ -161,6 +168,7 @@ class Run implements RunState {
         step: st.kind,
         phase: errnoName(r),
       });
+      this.outcomes.push(`${ctx.thread}[${st.index}] ${st.kind}: ${errnoName(r)}`);
       if (!allowed.includes(-r)) {
         throw new StepFailed(
           allowed.map(errnoName).join(' or '),
@@ -218,6 +226,8 @@ export function runScenario(s: Scenario, opts: RunOptions = {}): RunResult {
     ...(opts.depth !== undefined ? { depth: opts.depth } : {}),
     ...(opts.steps !== undefined ? { steps: opts.steps } : {}),
     ...(opts.maxSteps !== undefined ? { maxSteps: opts.maxSteps } : {}),
+    ...(opts.policyImpl !== undefined ? { policyImpl: opts.policyImpl } : {}),
+    ...(opts.lenient !== undefined ? { lenient: opts.lenient } : {}),
   });
   const run = new Run(s, world);
   opts.setup?.(world, run.oracle);
@@ -293,6 +303,7 @@ function result(
     decisions: sim.decisions,
     time: sim.now(),
     counters: sim.counters.snapshot(),
+    outcomes: run.outcomes,
     ...(opts.trace ? { trace: sim.trace.toJsonLines() } : {}),
   };
 }

@@ -135,7 +135,14 @@ export class ReplayPolicy implements Policy {
   private readonly byStep = new Map<number, number>();
   readonly decisions: number;
 
-  constructor(replay: string) {
+  constructor(
+    replay: string,
+    /**
+     * Follow the default where a recorded task is not runnable instead of failing (used while
+     * minimising: a shortened schedule need not fit the program exactly).
+     */
+    private readonly lenient = false,
+  ) {
     const { decisions, devs } = decodeReplay(replay);
     this.decisions = decisions;
     for (const d of devs) this.byStep.set(d.step, d.taskId);
@@ -146,6 +153,7 @@ export class ReplayPolicy implements Policy {
     if (want === undefined) return dflt;
     const t = runq.find((x) => x.id === want);
     if (!t) {
+      if (this.lenient) return dflt;
       const ready = [...runq].sort((a, b) => a.id - b.id).map((x) => `${x.id} (${x.name})`);
       throw new ReplayMismatch(
         `replay decision ${step} names task ${want}, which is not runnable there; runnable: ${ready.join(', ')}`,
@@ -163,6 +171,8 @@ export interface PolicyOptions {
   depth?: number;
   steps?: number;
   replay?: string;
+  /** With `replay`: fall back to the default where the string does not fit. */
+  lenient?: boolean;
 }
 
 export function makePolicy(o: PolicyOptions): Policy {
@@ -176,6 +186,6 @@ export function makePolicy(o: PolicyOptions): Policy {
       return new PctPolicy(seed, o.depth ?? 3, o.steps ?? 10_000);
     case 'replay':
       if (o.replay === undefined) throw new RangeError('policy replay needs a replay string');
-      return new ReplayPolicy(o.replay);
+      return new ReplayPolicy(o.replay, o.lenient ?? false);
   }
 }

@@ -28,6 +28,8 @@ import { Trace } from './trace.js';
 import { Trap, trap } from './trap.js';
 
 export interface SimOptions extends Partial<PolicyOptions> {
+  /** A policy object to use instead of the named one (the explorer's DFS). */
+  policyImpl?: Policy;
   /** Cost-table overrides in ns. */
   costs?: Partial<Record<string, number>>;
   /** Keep the whole trace (for --trace). */
@@ -74,7 +76,8 @@ export class Sim {
 
   constructor(opts: SimOptions = {}) {
     this.seed = opts.seed ?? 1;
-    this.policy = makePolicy({ policy: opts.policy ?? 'timed', seed: this.seed, ...opts });
+    this.policy =
+      opts.policyImpl ?? makePolicy({ policy: opts.policy ?? 'timed', seed: this.seed, ...opts });
     this.costs = new CostTable(opts.costs ?? {});
     this.maxSteps = opts.maxSteps ?? 50_000_000;
     this.trace = new Trace({ keepAll: opts.trace ?? false }, () => ({
