@@ -108,12 +108,15 @@ class GpuJob {
 /** Sleep (idle) until the queue is active; false when it was destroyed meanwhile. */
 function* queue_wait_active(q: queue): Co<boolean> {
   const sim = getSim();
+  const t0 = sim.now();
   while (!q.properties.is_active && !q.destroyed) {
     q.wq.waiters.push(sim.current as Task);
     // Idle: a queue left evicted is a liveness finding of the runner, not a deadlock.
     sim.block(q.wq, true);
     yield BLOCK;
   }
+  // GPU stall: the time the kernel waited for its evicted (quiesced) queue to resume.
+  if (sim.now() > t0) sim.counters.add('gpu_stall_quiesced_ns', sim.now() - t0, q.dev.name);
   return !q.destroyed;
 }
 
@@ -181,7 +184,12 @@ function* gpu_access(job: GpuJob, page: number, write: boolean, atomic = false):
       return -1;
     }
     const pfn = gpu_translate(adev, job.vm, page, write, atomic);
-    if (pfn >= 0) return pfn;
+    if (pfn >= 0) {
+      // GPU stall: the time this access waited for retry faults to be resolved.
+      if (fault_start >= 0)
+        getSim().counters.add('gpu_stall_fault_ns', getSim().now() - fault_start, adev.name);
+      return pfn;
+    }
     if (pfn !== GPU_FAULT_NOT_PRESENT || !q.xnack_enabled) {
       return gpu_job_fail(job, 'vm-fault', page, write, gpu_fault_reason(pfn));
     }

@@ -107,6 +107,8 @@ function trace_range(range: MmuNotifierRange): void {
 export function* mmu_notifier_invalidate_range_start(range: MmuNotifierRange): Co {
   might_sleep('mmu_notifier_invalidate_range_start');
   lock_map_acquire(MMU_NOTIFIER_MAP);
+  const sim = getSim();
+  const t0 = sim.now();
   try {
     if (mm_has_notifiers(range.mm)) {
       range.flags |= MMU_NOTIFIER_RANGE_BLOCKABLE;
@@ -115,6 +117,8 @@ export function* mmu_notifier_invalidate_range_start(range: MmuNotifierRange): C
     }
   } finally {
     lock_map_release(MMU_NOTIFIER_MAP);
+    // Virtual time spent in the invalidation callbacks (the caller holds its mm locks).
+    sim.counters.add('notifier_ns', sim.now() - t0);
   }
 }
 

@@ -39,6 +39,8 @@ interface EdgeInfo {
 interface SimLike {
   now(): number;
   readonly current: Task | null;
+  /** Called with a lock class and how long it was held, at every release. */
+  held?: (cls: string, ns: number) => void;
 }
 
 export class Lockdep {
@@ -75,15 +77,28 @@ export class Lockdep {
     if (this.enabled && !trylock) {
       for (const h of t.held) this.addOrder(t, h.cls, cls);
     }
-    t.held.push({ cls, lock, mode });
+    t.held.push({ cls, lock, mode, since: this.sim.now() });
+  }
+
+  /** The lock was actually acquired now (after waiting for it): its hold time starts here. */
+  acquired(t: Task, lock: object): void {
+    for (let i = t.held.length - 1; i >= 0; i--) {
+      const h = t.held[i] as HeldLock;
+      if (h.lock === lock) {
+        h.since = this.sim.now();
+        return;
+      }
+    }
   }
 
   /** Drop `lock` from `t`'s held stack (any position, as unlock order is free). */
   release(t: Task, lock: object): void {
     const held = t.held;
     for (let i = held.length - 1; i >= 0; i--) {
-      if ((held[i] as HeldLock).lock === lock) {
+      const h = held[i] as HeldLock;
+      if (h.lock === lock) {
         held.splice(i, 1);
+        this.sim.held?.(this.className(h.cls), this.sim.now() - h.since);
         return;
       }
     }
@@ -96,7 +111,7 @@ export class Lockdep {
     const h = t.held[i];
     if (!h)
       trap('bug', `${t.name} changes the mode of ${this.describe(lock)} which it does not hold`);
-    t.held[i] = { cls: h.cls, lock, mode };
+    t.held[i] = { cls: h.cls, lock, mode, since: h.since };
   }
 
   holds(t: Task, lock: object, mode?: 'read' | 'write'): boolean {

@@ -85,6 +85,7 @@ export function* mutex_lock(m: Mutex): Co {
   if (m.owner === t) trap('deadlock', `${t.name} locks mutex ${m.lockdepName} it already holds`);
   yield* m.waitFor(t, 'write');
   if (m.owner !== t) throw new Error(`mutex ${m.lockdepName}: woken without handoff`);
+  getSim().lockdep.acquired(t, m);
 }
 
 export function mutex_trylock(m: Mutex): boolean {
@@ -153,6 +154,7 @@ export function* down_read(s: RwSemaphore): Co {
   if (s.writer === t)
     trap('deadlock', `${t.name} down_read ${s.lockdepName} while holding it for write`);
   yield* s.waitFor(t, 'read');
+  getSim().lockdep.acquired(t, s);
 }
 
 export function* down_write(s: RwSemaphore): Co {
@@ -168,6 +170,7 @@ export function* down_write(s: RwSemaphore): Co {
     trap('deadlock', `${t.name} down_write ${s.lockdepName} while holding it`);
   }
   yield* s.waitFor(t, 'write');
+  getSim().lockdep.acquired(t, s);
 }
 
 export function down_read_trylock(s: RwSemaphore): boolean {

@@ -184,6 +184,11 @@ export class Sim {
     t.readyAt = base + ns;
   }
 
+  /** Lock hold-time accounting: `lock_held_ns:<class>` (mmap_lock hold time, ...). */
+  held(cls: string, ns: number): void {
+    if (ns > 0) this.counters.add(`lock_held_ns:${cls}`, ns);
+  }
+
   /** Count `n` of `counter` and charge n times the named cost. */
   account(counter: string, n: number, cost: CostName, scope?: string): void {
     this.counters.add(counter, n, scope);

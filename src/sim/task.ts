@@ -34,6 +34,8 @@ export interface HeldLock {
   /** The lock instance (for lockdep_assert_held). */
   readonly lock: object;
   readonly mode: 'read' | 'write';
+  /** Virtual time at which the lock was acquired (hold-time accounting). */
+  since: number;
 }
 
 export class Task<T = unknown> {

@@ -179,7 +179,9 @@ function* runOne(wq: Workqueue, w: WorkStruct, me: Task): Co {
   const depth = me.held.length;
   lock_map_acquire(wq.lockdepMap);
   lock_map_acquire(w.lockdepMap);
+  const t0 = sim.now();
   yield* w.func(w);
+  sim.counters.add('worker_ns', sim.now() - t0, wq.name);
   lock_map_release(w.lockdepMap);
   lock_map_release(wq.lockdepMap);
   if (me.held.length !== depth) {
