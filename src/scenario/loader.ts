@@ -12,6 +12,7 @@ import { TRAP_KINDS } from '../sim/trap.js';
 import { zCounters, zInt, zName, zOnOff, zSize, zTime, type CounterExpect } from './fields.js';
 import { STEP_KINDS, STEP_SCHEMAS, isStepKind, type StepFields, type StepKind } from './steps.js';
 import { describe, type AddrExpr } from './values.js';
+import { WORKLOADS } from './workloads.js';
 
 export interface Pos {
   readonly line: number;
@@ -82,6 +83,8 @@ const zTop = z.strictObject({
   system: z.unknown().optional(),
   steps: z.array(z.unknown()).optional(),
   threads: z.record(zName, z.array(z.unknown())).optional(),
+  /** A workload generator instead of steps (workloads.ts): `{ kind: NAME, PARAM: N, ... }`. */
+  workload: z.record(z.string(), z.unknown()).optional(),
   expect: z
     .strictObject({
       violations: z.array(z.enum(TRAP_KINDS)).optional(),
@@ -247,6 +250,88 @@ function checkNames(c: Checker, threads: Scenario['threads']): void {
   });
 }
 
+type Threads = Scenario['threads'][number][];
+
+/** The `steps` or `threads` of a parsed top level. */
+function parseBody(
+  c: Checker,
+  top: { steps?: unknown[] | undefined; threads?: Record<string, unknown[]> | undefined },
+): Threads {
+  if ((top.steps === undefined) === (top.threads === undefined)) {
+    c.add(
+      [],
+      top.steps
+        ? "a file has either 'steps' or 'threads', never both"
+        : "a scenario needs 'steps', 'threads' or 'workload'",
+    );
+  }
+  if (top.threads) {
+    return Object.entries(top.threads).map(([name, raw]) => ({
+      name,
+      path: ['threads', name],
+      steps: parseSteps(c, raw, ['threads', name]),
+    }));
+  }
+  return [{ name: 'main', path: ['steps'], steps: parseSteps(c, top.steps ?? [], ['steps']) }];
+}
+
+/** `workload:` generates the steps (workloads.ts); they are parsed like written ones. */
+function expandWorkload(
+  c: Checker,
+  w: Record<string, unknown>,
+  hasSteps: boolean,
+  system: SystemSpec | undefined,
+): Threads {
+  if (hasSteps) {
+    c.add(['workload'], "a file has either 'workload' or 'steps'/'threads'");
+    return [];
+  }
+  const { kind, ...rest } = w;
+  const params: Record<string, number> = {};
+  for (const [k, v] of Object.entries(rest)) {
+    if (typeof v !== 'bigint') {
+      c.add(['workload', k], `workload parameter '${k}' takes a whole number`);
+      continue;
+    }
+    params[k] = Number(v);
+  }
+  const def = typeof kind === 'string' ? WORKLOADS[kind] : undefined;
+  if (!def) {
+    c.add(
+      ['workload', 'kind'],
+      `unknown workload ${describe(kind)} (known: ${Object.keys(WORKLOADS).join(', ')})`,
+    );
+    return [];
+  }
+  const unknown = Object.keys(params).filter((k) => !(k in def.defaults));
+  if (unknown.length) {
+    c.add(
+      ['workload', unknown[0] ?? ''],
+      `workload ${String(kind)} has no parameter '${unknown[0]}' (known: ${Object.keys(def.defaults).join(', ')})`,
+    );
+    return [];
+  }
+  const gpus =
+    typeof system?.gpus === 'number'
+      ? system.gpus
+      : Array.isArray(system?.gpus)
+        ? system.gpus.length
+        : 1;
+  const text = def.build({ ...def.defaults, ...params }, gpus);
+  const lc = new LineCounter();
+  const gen = new Checker(
+    `${c.file} (workload ${String(kind)})`,
+    parseDocument(text, { intAsBigInt: true, lineCounter: lc }),
+    lc,
+  );
+  const threads = parseBody(
+    gen,
+    gen.doc.toJS() as { steps?: unknown[]; threads?: Record<string, unknown[]> },
+  );
+  c.issues.push(...gen.issues);
+  return threads;
+}
+
 /** Parse and validate scenario text; throws ScenarioError listing every problem. */
 export function parseScenario(text: string, file: string): Scenario {
   const lc = new LineCounter();
@@ -273,26 +358,10 @@ export function parseScenario(text: string, file: string): Scenario {
     ]);
   const top = c.check(zTop, doc.toJS(), []);
   if (!top) throw new ScenarioError(c.issues);
-  if ((top.steps === undefined) === (top.threads === undefined)) {
-    c.add(
-      [],
-      top.steps
-        ? "a file has either 'steps' or 'threads', never both"
-        : "a scenario needs 'steps' or 'threads'",
-    );
-  }
   const system = c.check(zSystem, top.system ?? {}, ['system']);
-  const threads = top.threads
-    ? Object.entries(top.threads).map(([name, raw]) => {
-        return { name, path: ['threads', name], steps: parseSteps(c, raw, ['threads', name]) };
-      })
-    : [
-        {
-          name: 'main',
-          path: ['steps'],
-          steps: parseSteps(c, top.steps ?? [], ['steps']),
-        },
-      ];
+  const threads = top.workload
+    ? expandWorkload(c, top.workload, top.steps !== undefined || top.threads !== undefined, system)
+    : parseBody(c, top);
   if (c.issues.length === 0) checkNames(c, threads);
   if (c.issues.length) throw new ScenarioError(c.issues);
   return {

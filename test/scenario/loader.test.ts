@@ -145,7 +145,9 @@ threads:
     expect(issuesOf('name: n\nsteps: []\nthreads: { a: [] }\n')).toEqual([
       "1:1 a file has either 'steps' or 'threads', never both",
     ]);
-    expect(issuesOf('name: n\n')).toEqual(["1:1 a scenario needs 'steps' or 'threads'"]);
+    expect(issuesOf('name: n\n')).toEqual([
+      "1:1 a scenario needs 'steps', 'threads' or 'workload'",
+    ]);
     expect(issuesOf('steps: [settle]\n')).toEqual([
       '1:1 name: required'.replace(
         'required',
