@@ -45,6 +45,22 @@ export const DEFAULT_COSTS = {
   page_copy: { ns: 200, source: 'guess: copy 4 KiB at about 20 GB/s' },
   swap_out_page: { ns: 5_000, source: 'guess: zram-like swap-out of one page' },
   swap_in_page: { ns: 5_000, source: 'guess: zram-like swap-in of one page' },
+  gpusvm_notifier_created: {
+    ns: 1_000,
+    source: 'guess: drm_gpusvm notifier allocation and mmu_interval_notifier_insert',
+  },
+  gpusvm_notifier_removed: {
+    ns: 500,
+    source: 'guess: mmu_interval_notifier_remove and free',
+  },
+  gpusvm_get_pages_call: {
+    ns: 500,
+    source: 'guess: drm_gpusvm_get_pages setup, pfn array and notifier_lock round trips',
+  },
+  pagemap_migrate_call: {
+    ns: 2_000,
+    source: 'guess: drm_pagemap migration setup (zdd, buffers, copy submission)',
+  },
   context_switch: {
     ns: 0,
     source: 'SIM: scheduling itself is free so that costs come from the model',
