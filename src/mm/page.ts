@@ -67,8 +67,10 @@ export function put_page(sys: MmSystem, pfn: Pfn): void {
   const last = sys.phys.page_count(pfn) === 1;
   if (last && sys.pagecache.has(pfn)) trap('bug', `page-cache frame ${pfn} freed while cached`);
   if (last && sys.page_locked.has(pfn)) trap('bug', `locked frame ${pfn} freed`);
-  sys.phys.put_page(pfn);
+  // free_zone_device_folio: the pagemap's page_free still sees page->zone_device_data
+  // (drm_pagemap drops its zdd reference there), so it runs before the frame is freed.
   if (last) page_pgmap(sys, pfn)?.ops.page_free?.(pfn);
+  sys.phys.put_page(pfn);
 }
 
 export function page_count(sys: MmSystem, pfn: Pfn): number {
