@@ -3,7 +3,7 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
-    exclude: ['test/browser/**'],
+    exclude: ['test/browser/**', 'node_modules/**'],
     pool: 'threads',
     // CI also writes a JSON report, from which .ci/run prints the closing "N passed" line.
     reporters: process.env['CI'] ? ['default', 'json'] : ['default'],

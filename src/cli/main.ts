@@ -5,7 +5,10 @@
  */
 import { Command } from 'commander';
 import { DEFAULT_COSTS, type CostName } from '../sim/costs.js';
+import { compareCommand, type CompareCliOptions } from './compare.js';
+import { mainJob } from './main-job.js';
 import { exploreFile, type ExploreCliOptions } from './explore.js';
+import { WORKLOADS } from '../scenario/workloads.js';
 import { UsageError, runFiles, type RunCliOptions } from './run.js';
 
 export function buildProgram(): Command {
@@ -77,9 +80,34 @@ export function buildProgram(): Command {
       process.exitCode = await exploreFile(file, opts, (l) => console.log(l));
     });
 
-  program.action(() => {
-    program.outputHelp();
-  });
+  program
+    .command('compare')
+    .description(
+      'run workloads on each design and GPU count; print the table and write an offline HTML report',
+    )
+    .argument(
+      '<inputs...>',
+      `workload names (${Object.keys(WORKLOADS).join(', ')}) or scenario files`,
+    )
+    .option('--design <list>', 'designs, comma separated', 'rfc-v1,rfc-v2')
+    .option('--gpus <list>', 'GPU counts, comma separated (e.g. 1,2,4,8)', '1')
+    .option('--xnack <list>', 'XNACK modes: on, off, default (each design its own)', 'default')
+    .option('--out <dir>', 'report directory', 'report')
+    .option('--no-progress', 'no progress bar')
+    .option('--json', 'print the rows as JSON')
+    .action((inputs: string[], opts: CompareCliOptions) => {
+      process.exitCode = compareCommand(inputs, opts, (l) => console.log(l));
+    });
+
+  program
+    .command('main', { isDefault: true })
+    .description(
+      'the main job (also with no command): the default design comparison and its report',
+    )
+    .action(() => {
+      process.exitCode = mainJob((l) => console.log(l));
+    });
+
   return program;
 }
 

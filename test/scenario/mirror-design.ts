@@ -119,3 +119,11 @@ registerDriver('test-mirror', {
     return yield* mirror(fpriv, Number(a.start_addr >> 12n), Number(a.size >> 12n));
   },
 });
+
+/** A design with no driver at all: svm steps must say so clearly. */
+registerDesign({
+  name: 'test-nodriver',
+  description: 'test only: no driver',
+  defaultXnack: false,
+  options: {},
+});

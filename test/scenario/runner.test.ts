@@ -193,10 +193,10 @@ steps:
 
   it('reports a design without a driver clearly', () => {
     const r = run(
-      'name: d\nsteps:\n  - mmap: { as: b, size: 4096 }\n  - svm.set: { at: b, size: 4096, attrs: { ACCESS: gpu0 } }\n',
+      'name: d\nsystem: { design: test-nodriver }\nsteps:\n  - mmap: { as: b, size: 4096 }\n  - svm.set: { at: b, size: 4096, attrs: { ACCESS: gpu0 } }\n',
     );
     expect(r.reason).toMatch(
-      /design rfc-v1 has no SVM driver built yet; svm\.\* and ioctl steps need one/,
+      /design test-nodriver has no SVM driver built yet; svm\.\* and ioctl steps need one/,
     );
   });
 });
