@@ -71,16 +71,19 @@ describe('HTML report in Chromium', () => {
       });
       await page.goto(`file://${html}`);
       await page.waitForFunction(
-        () => typeof (window as { __svmsimCharts?: number }).__svmsimCharts === 'number',
+        () => typeof (globalThis as { __svmsimCharts?: number }).__svmsimCharts === 'number',
       );
       const rendered = await page.evaluate(
-        () => (window as { __svmsimCharts?: number }).__svmsimCharts ?? 0,
+        () => (globalThis as { __svmsimCharts?: number }).__svmsimCharts ?? 0,
       );
       const canvases = await page.locator('canvas.svmsim-chart').count();
       expect(canvases).toBeGreaterThanOrEqual(2);
       expect(rendered).toBe(canvases);
       const sizes = await page.$$eval('canvas.svmsim-chart', (els) =>
-        els.map((e) => (e as HTMLCanvasElement).width * (e as HTMLCanvasElement).height),
+        els.map(
+          (e) =>
+            (e as unknown as { width: number }).width * (e as unknown as { height: number }).height,
+        ),
       );
       expect(sizes.every((s) => s > 0)).toBe(true);
       expect(await page.locator('section.question').count()).toBe(3);
