@@ -26,6 +26,25 @@ function gpuNames(n: number): string[] {
   return Array.from({ length: n }, (_, i) => `gpu${i}`);
 }
 
+/** A buffer mapped, filled and made accessible to every GPU (one SET_ATTR per GPU fd). */
+function setup(
+  indent: string,
+  as: string,
+  pages: number,
+  value: string,
+  gpus: number,
+  extra = '',
+): string[] {
+  return [
+    `${indent}- mmap: { as: ${as}, size: ${pages} pages, align: 2MiB }`,
+    `${indent}- write: { at: ${as}, size: ${pages} pages, value: ${value} }`,
+    ...gpuNames(gpus).map(
+      (g) =>
+        `${indent}- svm.set: { gpu: ${g}, at: ${as}, size: ${pages} pages, attrs: { ACCESS: ${g}${extra ? `, ${extra.replaceAll('GPU', g)}` : ''} } }`,
+    ),
+  ];
+}
+
 function p(params: WorkloadParams, k: string): number {
   const v = params[k];
   if (v === undefined) throw new RangeError(`workload parameter ${k} missing`);
@@ -42,13 +61,7 @@ export const WORKLOADS: Readonly<Record<string, WorkloadDef>> = {
       const lines: string[] = ['steps:'];
       const heapPages = p(params, 'heap_mib') * MiB;
       for (let h = 0; h < p(params, 'heaps'); h++) {
-        lines.push(`  - mmap: { as: heap${h}, size: ${heapPages} pages, align: 2MiB }`);
-        lines.push(`  - write: { at: heap${h}, size: ${heapPages} pages, value: index }`);
-        for (const g of gpuNames(gpus)) {
-          lines.push(
-            `  - svm.set: { gpu: ${g}, at: heap${h}, size: ${heapPages} pages, attrs: { ACCESS: ${g} } }`,
-          );
-        }
+        lines.push(...setup('  ', `heap${h}`, heapPages, 'index', gpus));
       }
       // Free page runs at random places: each is a partial munmap of a live range.
       const freed = new Set<string>();
@@ -79,15 +92,7 @@ export const WORKLOADS: Readonly<Record<string, WorkloadDef>> = {
     defaults: { mib: 8, passes: 2, evictions: 2 },
     build(params, gpus) {
       const pages = p(params, 'mib') * MiB;
-      const lines = [
-        'steps:',
-        `  - mmap: { as: buf, size: ${pages} pages, align: 2MiB }`,
-        `  - write: { at: buf, size: ${pages} pages, value: index }`,
-      ];
-      for (const g of gpuNames(gpus))
-        lines.push(
-          `  - svm.set: { gpu: ${g}, at: buf, size: ${pages} pages, attrs: { ACCESS: ${g} } }`,
-        );
+      const lines = ['steps:', ...setup('  ', 'buf', pages, 'index', gpus)];
       for (let pass = 0; pass < p(params, 'passes'); pass++) {
         for (const g of gpuNames(gpus))
           lines.push(`  - gpu.read: { gpu: ${g}, at: buf, size: ${pages} pages, expect: index }`);
@@ -105,16 +110,7 @@ export const WORKLOADS: Readonly<Record<string, WorkloadDef>> = {
     defaults: { mib: 4, rounds: 4, repeat: 4 },
     build(params, gpus) {
       const pages = p(params, 'mib') * MiB;
-      const lines = [
-        'threads:',
-        '  gpu:',
-        `    - mmap: { as: buf, size: ${pages} pages, align: 2MiB }`,
-        `    - write: { at: buf, size: ${pages} pages, value: 7 }`,
-      ];
-      for (const g of gpuNames(gpus))
-        lines.push(
-          `    - svm.set: { gpu: ${g}, at: buf, size: ${pages} pages, attrs: { ACCESS: ${g} } }`,
-        );
+      const lines = ['threads:', '  gpu:', ...setup('    ', 'buf', pages, '7', gpus)];
       lines.push('    - barrier: { name: go }');
       for (const g of gpuNames(gpus))
         lines.push(
@@ -136,15 +132,7 @@ export const WORKLOADS: Readonly<Record<string, WorkloadDef>> = {
     defaults: { mib: 2, children: 3 },
     build(params, gpus) {
       const pages = p(params, 'mib') * MiB;
-      const lines = [
-        'steps:',
-        `  - mmap: { as: buf, size: ${pages} pages, align: 2MiB }`,
-        `  - write: { at: buf, size: ${pages} pages, value: 1 }`,
-      ];
-      for (const g of gpuNames(gpus))
-        lines.push(
-          `  - svm.set: { gpu: ${g}, at: buf, size: ${pages} pages, attrs: { ACCESS: ${g} } }`,
-        );
+      const lines = ['steps:', ...setup('  ', 'buf', pages, '1', gpus)];
       for (let c = 0; c < p(params, 'children'); c++) {
         lines.push(
           `  - fork: { as: child${c}, steps: [{ write: { at: buf, size: ${pages / 4} pages, value: ${c + 2} } }] }`,
@@ -164,17 +152,9 @@ export const WORKLOADS: Readonly<Record<string, WorkloadDef>> = {
     defaults: { mib: 8 },
     build(params, gpus) {
       const pages = p(params, 'mib') * MiB;
-      const lines = [
-        'steps:',
-        `  - mmap: { as: buf, size: ${pages} pages, align: 2MiB }`,
-        `  - write: { at: buf, size: ${pages} pages, value: index }`,
-      ];
-      for (const g of gpuNames(gpus)) {
-        lines.push(
-          `  - svm.set: { gpu: ${g}, at: buf, size: ${pages} pages, attrs: { ACCESS: ${g}, PREFETCH_LOC: ${g} } }`,
-        );
+      const lines = ['steps:', ...setup('  ', 'buf', pages, 'index', gpus, 'PREFETCH_LOC: GPU')];
+      for (const g of gpuNames(gpus))
         lines.push(`  - gpu.atomic: { gpu: ${g}, at: buf, size: ${pages} pages, add: 1 }`);
-      }
       lines.push(`  - read: { at: buf, size: ${pages} pages, expect: index+${gpus} }`);
       return lines.join('\n');
     },
@@ -186,15 +166,7 @@ export const WORKLOADS: Readonly<Record<string, WorkloadDef>> = {
     build(params, gpus) {
       const rng = new Rng(p(params, 'seed'), 'workload.random-mix');
       const pages = p(params, 'mib') * MiB;
-      const lines = [
-        'steps:',
-        `  - mmap: { as: buf, size: ${pages} pages, align: 2MiB }`,
-        `  - write: { at: buf, size: ${pages} pages, value: 3 }`,
-      ];
-      for (const g of gpuNames(gpus))
-        lines.push(
-          `  - svm.set: { gpu: ${g}, at: buf, size: ${pages} pages, attrs: { ACCESS: ${g} } }`,
-        );
+      const lines = ['steps:', ...setup('  ', 'buf', pages, '3', gpus)];
       const chunk = pages / 16;
       const gone = new Set<number>();
       for (let i = 0; i < p(params, 'ops'); i++) {
