@@ -1,0 +1,85 @@
+/**
+ * The svmsim command as users run it (the built program): exit codes, PASS/FAIL lines,
+ * --json, byte-identical --trace for one scenario and seed, and --replay of a failing run.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+const CLI = 'dist/src/cli/main.js';
+const dir = mkdtempSync(join(tmpdir(), 'svmsim-cli-'));
+
+function svmsim(...args: string[]): { status: number | null; out: string; err: string } {
+  const p = spawnSync('node', [CLI, ...args], { encoding: 'utf8' });
+  return { status: p.status, out: p.stdout, err: p.stderr };
+}
+
+function file(name: string, text: string): string {
+  const f = join(dir, name);
+  writeFileSync(f, text);
+  return f;
+}
+
+const RACE = `name: race
+system: { policy: random }
+threads:
+  a:
+    - mmap: { as: buf, size: 16 pages }
+    - barrier: { name: go }
+    - write: { at: buf, size: 16 pages, value: 1 }
+  b:
+    - barrier: { name: go }
+    - munmap: { at: buf, size: 16 pages }
+`;
+
+describe.skipIf(!existsSync(CLI))('svmsim run (built CLI)', () => {
+  it('exits 0 when all pass, 1 on a failure, 2 on an invalid file', () => {
+    const ok = file(
+      'ok.yaml',
+      'name: ok\nsteps:\n  - mmap: { as: a, size: 4096 }\n  - write: { at: a, size: 4096, value: 1 }\n',
+    );
+    const bad = file(
+      'bad.yaml',
+      'name: bad\nsteps:\n  - mmap: { as: a, size: 4096 }\n  - read: { at: a, size: 4096, expect: 5, label: wrong }\n',
+    );
+    const invalid = file('invalid.yaml', 'name: x\nsteps:\n  - mmap: { size: lots }\n');
+    expect(svmsim('run', ok)).toMatchObject({ status: 0, out: `PASS ${ok} ok\n` });
+    const r = svmsim('run', ok, bad);
+    expect(r.status).toBe(1);
+    expect(r.out).toContain(
+      `FAIL ${bad} bad: ${bad}:4:5: step 1 (read, "wrong") of main: expected page 0 = 0x5`,
+    );
+    const i = svmsim('run', ok, invalid);
+    expect(i.status).toBe(2);
+    expect(i.out).toContain(
+      `INVALID ${invalid}\n  ${invalid}:3:19: steps[0].mmap.size: invalid size 'lots'`,
+    );
+    const j = svmsim('run', ok, '--json');
+    expect(JSON.parse(j.out)).toMatchObject([{ name: 'ok', pass: true }]);
+    expect(svmsim('run', ok, '--policy', 'fastest').status).toBe(2);
+  });
+
+  it('writes a byte-identical trace for the same scenario and seed, and replays a failure', () => {
+    const race = file('race.yaml', RACE);
+    const t1 = join(dir, 't1.jsonl');
+    const t2 = join(dir, 't2.jsonl');
+    svmsim('run', race, '--seed', '4', '--trace', t1);
+    svmsim('run', race, '--seed', '4', '--trace', t2);
+    const a = readFileSync(t1, 'utf8');
+    expect(a.split('\n').length).toBeGreaterThan(20);
+    expect(readFileSync(t2, 'utf8')).toBe(a);
+    let failing: string | undefined;
+    for (let seed = 1; seed < 40 && !failing; seed++) {
+      const r = svmsim('run', race, '--seed', String(seed), '--json');
+      const [res] = JSON.parse(r.out) as { pass: boolean; replay: string; reason: string }[];
+      if (res && !res.pass) failing = JSON.stringify([res.replay, res.reason]);
+    }
+    const [replay, reason] = JSON.parse(failing ?? '["", ""]') as [string, string];
+    expect(reason).toMatch(/expected OK, got EFAULT/);
+    const again = svmsim('run', race, '--replay', replay);
+    expect(again.status).toBe(1);
+    expect(again.out).toContain(reason);
+  });
+});
