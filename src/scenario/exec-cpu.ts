@@ -75,8 +75,7 @@ export function* exec_munmap(ctx: StepCtx, st: S<'munmap'>): Co<number> {
   if (r === 0) {
     const { start, npages } = pagesOf(at, st.f.size);
     ctx.oracle.shadow(ctx.proc).clear(start, npages);
-    for (const g of ctx.world.config.gpus)
-      ctx.oracle.grantsOf(ctx.proc, g.name).revoke(start, npages);
+    ctx.oracle.unmapped(ctx.proc, start, npages);
   }
   return r;
 }

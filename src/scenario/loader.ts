@@ -224,30 +224,30 @@ function checkNames(c: Checker, threads: Scenario['threads']): void {
       [...t.path],
     ),
   );
-  threads.forEach((t) => {
+  // Each thread, and each fork's child (a thread of its own), names a barrier at most once.
+  const checkThread = (name: string, steps: readonly Step[], path: Path): void => {
     const barriers = new Set<string>();
-    visit(
-      t.steps,
-      (s, path) => {
-        for (const [field, a] of addressesOf(s)) {
-          for (const term of a.terms) {
-            if ('name' in term && !bound.has(term.name)) {
-              c.add([...path, field], `'${term.name}' is not bound by any 'as:' in this file`);
-            }
+    for (const s of steps) {
+      const p = [...path, s.index, s.kind];
+      for (const [field, a] of addressesOf(s)) {
+        for (const term of a.terms) {
+          if ('name' in term && !bound.has(term.name)) {
+            c.add([...p, field], `'${term.name}' is not bound by any 'as:' in this file`);
           }
         }
-        if ((s.kind === 'wait' || s.kind === 'kill') && !children.has(s.f.process)) {
-          c.add([...path, 'process'], `'${s.f.process}' is not a child created by a fork step`);
-        }
-        if (s.kind === 'barrier') {
-          if (barriers.has(s.f.name))
-            c.add([...path, 'name'], `thread '${t.name}' names barrier '${s.f.name}' twice`);
-          barriers.add(s.f.name);
-        }
-      },
-      [...t.path],
-    );
-  });
+      }
+      if ((s.kind === 'wait' || s.kind === 'kill') && !children.has(s.f.process)) {
+        c.add([...p, 'process'], `'${s.f.process}' is not a child created by a fork step`);
+      }
+      if (s.kind === 'barrier') {
+        if (barriers.has(s.f.name))
+          c.add([...p, 'name'], `thread '${name}' names barrier '${s.f.name}' twice`);
+        barriers.add(s.f.name);
+      }
+      if (s.kind === 'fork' && s.children) checkThread(s.f.as, s.children, [...p, 'steps']);
+    }
+  };
+  for (const t of threads) checkThread(t.name, t.steps, [...t.path]);
 }
 
 type Threads = Scenario['threads'][number][];

@@ -203,8 +203,25 @@ class Run implements RunState {
     this.world.sim.run();
   }
 
+  /** The initial state (a KFD process with a compute VM on every GPU), then the threads. */
   *start(): Co {
-    yield* this.world.ensureKfd(this.main);
+    try {
+      yield* this.world.ensureKfd(this.main);
+    } catch (e) {
+      if (!(e instanceof StepFailed)) throw e;
+      // E.g. a design that refuses the XNACK mode when the compute VM is made (V3).
+      this.failure = {
+        thread: 'init',
+        index: -1,
+        kind: 'process start',
+        line: 1,
+        col: 1,
+        expected: e.expected,
+        actual: e.actual,
+      };
+      this.world.sim.stop();
+      return;
+    }
     for (const t of this.scenario.threads) this.runThread(this.main, t.name, t.steps);
   }
 }
@@ -275,7 +292,11 @@ function result(
   if (run.failure) {
     const f = run.failure;
     const what = f.expected ? `expected ${f.expected}, got ${f.actual}` : f.actual;
-    reason = `${s.file}:${f.line}:${f.col}: step ${f.index} (${f.kind}${f.label ? `, "${f.label}"` : ''}) of ${f.thread}: ${what}`;
+    const where = f.index < 0 ? `${s.file}: ${f.kind}` : null;
+    reason =
+      where !== null
+        ? `${where}: ${what}`
+        : `${s.file}:${f.line}:${f.col}: step ${f.index} (${f.kind}${f.label ? `, "${f.label}"` : ''}) of ${f.thread}: ${what}`;
   } else if (trap && !wanted.includes(trap.kind)) {
     reason = `trap ${trap.message.split('\n')[0] ?? trap.kind} (replay ${trap.replay})`;
   } else if (!trap && wanted.length > 0) {
