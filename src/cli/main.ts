@@ -10,6 +10,7 @@ import { mainJob } from './main-job.js';
 import { exploreFile, type ExploreCliOptions } from './explore.js';
 import { WORKLOADS } from '../scenario/workloads.js';
 import { UsageError, runFiles, type RunCliOptions } from './run.js';
+import { runSuiteCommand, type SuiteCliOptions } from './suite.js';
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -97,6 +98,23 @@ export function buildProgram(): Command {
     .option('--json', 'print the rows as JSON')
     .action((inputs: string[], opts: CompareCliOptions) => {
       process.exitCode = compareCommand(inputs, opts, (l) => console.log(l));
+    });
+
+  program
+    .command('suite')
+    .description(
+      'run the conformance suites (kfdtest, IGT, hip-tests) over each design, XNACK mode and ' +
+        'migration variant: PASS / FAIL / NA per case; exit 0 when every applicable case passes',
+    )
+    .option('--design <name...>', 'designs to run (default: every registered design)')
+    .option('--xnack <on|off>', 'only the cases of this XNACK mode')
+    .option('--filter <text>', 'only cases whose suite, id, test or file name contains this')
+    .option('--dir <folder>', 'suites folder (default: scenarios/conformance of this checkout)')
+    .option('--no-progress', 'no progress bar')
+    .option('--json', 'print the results as JSON')
+    .option('--na-list', 'run nothing: list the not-applicable cases by reason, as Markdown')
+    .action(async (opts: SuiteCliOptions) => {
+      process.exitCode = await runSuiteCommand(opts, (l) => console.log(l));
     });
 
   program
