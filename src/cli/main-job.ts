@@ -1,13 +1,15 @@
 /**
- * The main job (`npm start`, `svmsim` with no command): the default design comparison over
- * the built-in workloads, its summary table, and the offline report in report/index.html.
- * The conformance suite joins it once it is built (see the README).
+ * The main job (`npm start`, `svmsim` with no command): the conformance suites over every
+ * design, the default design comparison over the built-in workloads, their summary tables,
+ * and the offline report in report/index.html with both.
  */
 import { runComparison, type CompareInput, type CompareRow } from '../report/compare.js';
 import { answerQuestions } from '../report/questions.js';
 import { formatCompareTable } from '../report/text.js';
 import { workloadScenario } from '../scenario/workloads.js';
+import { loadSuites, runSuites } from '../scenario/suite.js';
 import { writeReport } from './compare.js';
+import { defaultSuiteRoot, formatReport } from './suite.js';
 
 /** The default comparison: small enough for the 2-minute budget on two cores. */
 export const DEFAULT_COMPARISON: readonly {
@@ -44,12 +46,20 @@ export function mainJob(
   out: (l: string) => void,
   progress: (done: number, total: number) => void = () => undefined,
 ): number {
+  const suites = loadSuites(defaultSuiteRoot());
+  const suite = runSuites(suites, {});
+  const suiteText = formatReport(suite, suites).join('\n');
+  out('Conformance suites (pass / FAIL / NA per case, design and XNACK mode):');
+  out(suiteText);
+  out('');
   const rows = defaultComparison(progress);
   out('Design comparison (timed policy; virtual time from the cost table):');
   out(formatCompareTable(rows));
   out('');
   for (const a of answerQuestions(rows)) out(`${a.title}\n  ${a.answer}\n`);
-  const html = writeReport('report', rows, 'npm start');
+  const html = writeReport('report', rows, 'npm start', [
+    { title: 'Conformance suites', text: suiteText },
+  ]);
   out(`Report written to ${html} (open it in a browser; it works offline).`);
-  return 0;
+  return suite.ok ? 0 : 1;
 }
