@@ -3,7 +3,7 @@
  * with the bookkeeping of kernel/dma/debug.c).
  *
  * SIM: identity mapping, no IOMMU: the DMA address of a frame is its pfn. Each device keeps
- * a count of live mappings per frame (typed arrays per 64 Ki-frame chunk), so teardown can
+ * a count of live mappings per frame (typed arrays per 4 Ki-frame chunk), so teardown can
  * list what is still mapped, and an unmap of something never mapped is caught, as
  * CONFIG_DMA_API_DEBUG does. Mapping a free frame traps `use-after-free`; mapping a
  * device-private frame (not addressable by DMA) traps `bug`; a frame freed while still
@@ -19,7 +19,7 @@ export type DmaDataDirection = 'DMA_BIDIRECTIONAL' | 'DMA_TO_DEVICE' | 'DMA_FROM
 /** DMA_MAPPING_ERROR. */
 export const DMA_MAPPING_ERROR = -1;
 
-const CHUNK_SHIFT = 16;
+const CHUNK_SHIFT = 12;
 const CHUNK = 1 << CHUNK_SHIFT;
 const CHUNK_MASK = CHUNK - 1;
 

@@ -5,7 +5,7 @@
  * struct pages do, device-private ones included), split into regions: system RAM and, per
  * GPU, its VRAM (device-private, owned by that GPU's pagemap).
  *
- * Frame state is kept in typed arrays allocated lazily per 64 Ki-frame chunk, so 16M frames
+ * Frame state is kept in typed arrays allocated lazily per 4 Ki-frame chunk, so 16M frames
  * cost memory only where touched. A frame's refcount follows get_page / put_page; it returns
  * to its region's free list at zero.
  *
@@ -20,7 +20,7 @@ export type Pfn = number;
 
 export type RegionKind = 'system' | 'device-private' | 'device-coherent';
 
-const CHUNK_SHIFT = 16;
+const CHUNK_SHIFT = 12;
 const CHUNK = 1 << CHUNK_SHIFT;
 const CHUNK_MASK = CHUNK - 1;
 
@@ -76,7 +76,7 @@ export class PhysMem {
   readonly regions: PhysRegion[] = [];
   private readonly chunks: (Chunk | undefined)[] = [];
   private nextBase = CHUNK; // chunk 0 holds the zero page only
-  /** Region of each 64 Ki-frame chunk, so regionOf is O(1). */
+  /** Region of each 4 Ki-frame chunk, so regionOf is O(1). */
   private readonly chunkRegion: (PhysRegion | undefined)[] = [];
   /** Sparse per-frame private data (page->zone_device_data, page-cache links, ...). */
   readonly pagePrivate = new Map<Pfn, unknown>();

@@ -3,14 +3,14 @@
  * (mm/rmap.c folio_add_anon_rmap_pte / folio_remove_rmap_pte, rmap_walk).
  *
  * SIM: Linux finds mappings through anon_vma chains and i_mmap trees; the model records them
- * directly. The first mapping of a frame lives in typed arrays allocated per 64 Ki-frame
+ * directly. The first mapping of a frame lives in typed arrays allocated per 4 Ki-frame
  * chunk (12 bytes per frame, no object per page); further mappings (after fork, or a page
  * cache page mapped twice) go to a sparse overflow map. Present ptes, device-private entries
  * and migration entries are recorded; swap entries and the zero page are not.
  */
 import { trap } from '../sim/trap.js';
 
-const CHUNK_SHIFT = 16;
+const CHUNK_SHIFT = 12;
 const CHUNK = 1 << CHUNK_SHIFT;
 const CHUNK_MASK = CHUNK - 1;
 

@@ -8,7 +8,7 @@
  */
 import { trap } from '../sim/trap.js';
 
-const CHUNK_SHIFT = 16;
+const CHUNK_SHIFT = 12;
 const CHUNK = 1 << CHUNK_SHIFT;
 const CHUNK_MASK = CHUNK - 1;
 
