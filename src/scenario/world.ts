@@ -3,6 +3,7 @@
  * GPUs, the design's SVM driver, and the processes of the scenario with their bound names,
  * KFD state and GPU queues.
  */
+import '../amdgpu/svm/index.js';
 import { AmdgpuSystem } from '../amdgpu/device.js';
 import type { amdgpu_device, amdgpu_vm } from '../amdgpu/amdgpu.js';
 import type { kfd_process, queue } from '../amdgpu/kfd_priv.js';
@@ -115,6 +116,8 @@ export class World {
       mm: this.mmsys,
       options: config.options,
       xnack: config.xnack,
+      chunkSizes: config.chunkSizes.map((c) => Number(c >> 12n)),
+      notifierSize: Number(config.notifierSize >> 12n),
       leakChecks: this.leakChecks,
     });
   }

@@ -23,6 +23,10 @@ export interface SvmDriverEnv {
   readonly options: Readonly<Record<string, boolean>>;
   /** `system.xnack`: the process's XNACK mode. */
   readonly xnack: boolean;
+  /** `system.chunk_sizes` in pages (drm_gpusvm_init's chunk sizes). */
+  readonly chunkSizes: readonly number[];
+  /** `system.notifier_size` in pages. */
+  readonly notifierSize: number;
   /** Where the driver adds its teardown checks (ranges, DMA mappings, references left). */
   readonly leakChecks: (() => string[])[];
 }
