@@ -63,8 +63,12 @@ export async function exploreParallel(
       });
     }
   });
+  // Only the schedules one job would have run count (workers may have run past the finding).
+  const last = o.all || firstFail === Infinity ? Infinity : firstFail;
   const outcomes = new Map<string, number>();
-  for (const r of reports.values()) outcomes.set(r.signature, (outcomes.get(r.signature) ?? 0) + 1);
+  for (const r of reports.values()) {
+    if (r.index <= last) outcomes.set(r.signature, (outcomes.get(r.signature) ?? 0) + 1);
+  }
   const wanted = failures.filter((i) => o.all || i === firstFail).sort((a, b) => a - b);
   const findings: Finding[] = wanted.map((i) => {
     const opts = scheduleOptions(o, i, steps);
