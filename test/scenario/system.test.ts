@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseScenario } from '../../src/scenario/loader.js';
 import { resolveSystem, type SystemOverrides } from '../../src/scenario/system.js';
+import './mirror-design.js';
 
 function resolve(text: string, o: SystemOverrides = {}) {
   return resolveSystem(parseScenario(text, 'f.yaml'), o);
@@ -26,8 +27,12 @@ describe('system resolution', () => {
       costs: {},
       seed: 1,
       policy: 'timed',
-      options: {},
+      options: expect.any(Object) as unknown,
     });
+    // Every design option (known-flaw variants, migration) defaults to off.
+    expect(Object.values(r.ok ? r.system.options : { x: true }).every((v) => v === false)).toBe(
+      true,
+    );
     const v2 = resolve('name: d\nsystem: { design: rfc-v2 }\nsteps: [settle]\n');
     expect(v2.ok && v2.system.xnack).toBe(true);
   });
@@ -71,7 +76,7 @@ steps:
   - where: { at: 0x1000, size: 4096, expect: vram }
 `),
     ).toEqual([
-      "3:11 system.design: unknown design 'rfc-v9' (known: rfc-v1, rfc-v2)",
+      "3:11 system.design: unknown design 'rfc-v9' (known: rfc-v1, rfc-v2, test-mirror, test-nodriver)",
       '5:10 system.gpus.0: xnack: on needs XNACK-capable GPUs, and w (gfx1100) is not',
       "5:44 system.gpus.1.name: GPU name 'w' is used twice",
       "5:51 system.gpus.1.ip: unknown GPU preset 'gfx42' (known: gfx943, gfx906, gfx1100)",
@@ -86,8 +91,20 @@ steps:
   });
 
   it('validates options against the design and GPU names against --gpus', () => {
-    expect(issues('name: o\nsystem: { options: { migration: 1 } }\nsteps: [settle]\n')).toEqual([
-      "2:33 system.options.migration: design rfc-v1 has no option 'migration' (it declares none)",
+    expect(
+      issues(
+        'name: o\nsystem: { design: test-nodriver, options: { migration: 1 } }\nsteps: [settle]\n',
+      ),
+    ).toEqual([
+      "2:56 system.options.migration: design test-nodriver has no option 'migration' (it declares none)",
+    ]);
+    expect(
+      issues(
+        'name: o\nsystem: { design: test-mirror, options: { noisy: 1, loud: true } }\nsteps: [settle]\n',
+      ),
+    ).toEqual([
+      "2:50 system.options.noisy: option 'noisy' takes true or false",
+      "2:59 system.options.loud: design test-mirror has no option 'loud' (known: noisy, liar)",
     ]);
     expect(
       issues('name: g\nsteps: [{ gpu.read: { gpu: gpu1, at: 0x1000, size: 4096 } }]\n', {

@@ -49,6 +49,7 @@
  * - Fault handler addresses are page numbers; the fault timestamp is unused (V1).
  */
 import './v1/index.js';
+import './v2/index.js';
 
 export * from './amdgpu_svm.js';
 export * from './amdgpu_svm_gpu.js';
