@@ -110,7 +110,7 @@ export function amdgpu_gmc_flush_gpu_tlb_pasid(
   _inst: number,
 ): number {
   const sim = getSim();
-  adev.tlb.vms.delete(pasid);
+  adev.tlb.vms.get(pasid)?.invalidate();
   sim.account('tlb_flushes', 1, 'tlb_flush', adev.name);
   sim.trace.emit('amdgpu.tlb_flush', { gpu: adev.name, pasid, flush_type });
   return 0;

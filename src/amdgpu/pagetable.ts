@@ -22,6 +22,8 @@ export class PteChunk {
    * walker cannot reach the entries. Unused by the TLB.
    */
   pde_valid = false;
+  /** The store generation this chunk's entries belong to (older = all empty). */
+  gen = 0;
   constructor(readonly index: number) {}
 }
 
@@ -36,30 +38,43 @@ export function ptb_offset(page: number): number {
 
 export class PteStore {
   private readonly chunks = new Map<number, PteChunk>();
+  /**
+   * Bumped by invalidate(): chunks of an older generation read as empty and are reset when
+   * written again. A TLB flush is then O(1) and allocates nothing.
+   */
+  private gen = 0;
 
   /** The chunk covering `page`, if it exists. */
   chunk(page: number): PteChunk | undefined {
-    return this.chunks.get(ptb_index(page));
+    const c = this.chunks.get(ptb_index(page));
+    return c && c.gen === this.gen ? c : undefined;
   }
 
   /** The chunk covering `page`, created if missing; `created` tells the caller. */
   chunkAlloc(page: number): { chunk: PteChunk; created: boolean } {
     const idx = ptb_index(page);
     let c = this.chunks.get(idx);
-    if (c) return { chunk: c, created: false };
-    c = new PteChunk(idx);
-    this.chunks.set(idx, c);
+    if (c && c.gen === this.gen) return { chunk: c, created: false };
+    if (c) {
+      c.pfn.fill(0);
+      c.flags.fill(0);
+      c.pde_valid = false;
+    } else {
+      c = new PteChunk(idx);
+      this.chunks.set(idx, c);
+    }
+    c.gen = this.gen;
     return { chunk: c, created: true };
   }
 
   /** Flags at `page` (0 when nothing is there). */
   flags(page: number): number {
-    const c = this.chunks.get(ptb_index(page));
+    const c = this.chunk(page);
     return c ? (c.flags[ptb_offset(page)] as number) : 0;
   }
 
   pfn(page: number): number {
-    const c = this.chunks.get(ptb_index(page));
+    const c = this.chunk(page);
     return c ? (c.pfn[ptb_offset(page)] as number) : 0;
   }
 
@@ -71,18 +86,25 @@ export class PteStore {
     c.flags[i] = flags;
   }
 
-  /** Drop every entry (a TLB flush of the whole VM, or VM teardown). */
+  /** Drop every entry and its storage (VM teardown). */
   clear(): void {
     this.chunks.clear();
   }
 
-  /** Number of chunks allocated (page-table BOs, or TLB blocks). */
-  get size(): number {
-    return this.chunks.size;
+  /** Drop every entry, keeping the storage for reuse (a TLB flush of the whole VM). */
+  invalidate(): void {
+    this.gen++;
   }
 
-  /** Every chunk, in creation order. */
-  all(): IterableIterator<PteChunk> {
-    return this.chunks.values();
+  /** Number of live chunks (page-table BOs, or TLB blocks). */
+  get size(): number {
+    let n = 0;
+    for (const c of this.chunks.values()) if (c.gen === this.gen) n++;
+    return n;
+  }
+
+  /** Every live chunk, in creation order. */
+  *all(): IterableIterator<PteChunk> {
+    for (const c of this.chunks.values()) if (c.gen === this.gen) yield c;
   }
 }

@@ -39,14 +39,16 @@ interface EdgeInfo {
 interface SimLike {
   now(): number;
   readonly current: Task | null;
-  /** Called with a lock class and how long it was held, at every release. */
-  held?: (cls: string, ns: number) => void;
+  /** Called with a lock class's hold-time counter and how long it was held, at every release. */
+  held?: (counter: string, ns: number) => void;
 }
 
 export class Lockdep {
   enabled = true;
   private readonly ids = new Map<string, number>();
   private readonly names: string[] = [];
+  /** Per class: the counter of its hold time, `lock_held_ns:<class>`. */
+  private readonly heldKeys: string[] = [];
   private readonly edges = new Map<number, EdgeInfo>();
   private readonly adj: number[][] = [];
 
@@ -59,6 +61,7 @@ export class Lockdep {
       id = this.names.length;
       this.ids.set(key, id);
       this.names.push(key);
+      this.heldKeys.push(`lock_held_ns:${key}`);
       this.adj.push([]);
     }
     return id;
@@ -98,7 +101,7 @@ export class Lockdep {
       const h = held[i] as HeldLock;
       if (h.lock === lock) {
         held.splice(i, 1);
-        this.sim.held?.(this.className(h.cls), this.sim.now() - h.since);
+        this.sim.held?.(this.heldKeys[h.cls] ?? '', this.sim.now() - h.since);
         return;
       }
     }

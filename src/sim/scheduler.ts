@@ -185,8 +185,8 @@ export class Sim {
   }
 
   /** Lock hold-time accounting: `lock_held_ns:<class>` (mmap_lock hold time, ...). */
-  held(cls: string, ns: number): void {
-    if (ns > 0) this.counters.add(`lock_held_ns:${cls}`, ns);
+  held(counter: string, ns: number): void {
+    if (ns > 0) this.counters.add(counter, ns);
   }
 
   /** Count `n` of `counter` and charge n times the named cost. */
