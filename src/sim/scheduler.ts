@@ -80,10 +80,11 @@ export class Sim {
       opts.policyImpl ?? makePolicy({ policy: opts.policy ?? 'timed', seed: this.seed, ...opts });
     this.costs = new CostTable(opts.costs ?? {});
     this.maxSteps = opts.maxSteps ?? 50_000_000;
-    this.trace = new Trace({ keepAll: opts.trace ?? false }, () => ({
-      t: this.now(),
-      task: this.current ? this.current.name : '-',
-    }));
+    this.trace = new Trace(
+      { keepAll: opts.trace ?? false },
+      () => this.now(),
+      () => (this.current ? this.current.name : '-'),
+    );
     this.lockdep = new Lockdep(this);
     active = this;
   }

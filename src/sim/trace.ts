@@ -31,29 +31,41 @@ export interface TraceEvent {
   [field: string]: unknown;
 }
 
+/** A recorded event before it is shaped for output: [t, task, kind, fields]. */
+type Rec = readonly [number, string, string, object];
+
+function shape(r: Rec): TraceEvent {
+  return { t: r[0], task: r[1], kind: r[2], ...r[3] };
+}
+
 export class Trace {
   /** Keep every event (for --trace); otherwise only the tail. */
   private readonly keepAll: boolean;
-  private readonly all: TraceEvent[] = [];
-  private readonly ring: (TraceEvent | undefined)[];
+  private readonly all: Rec[] = [];
+  private readonly ring: (Rec | undefined)[];
   private ringPos = 0;
   private count = 0;
 
   constructor(
     opts: { keepAll?: boolean; tail?: number } = {},
-    private readonly where: () => { t: number; task: string } = () => ({ t: 0, task: '-' }),
+    /** Virtual time and running task's name of an event emitted now. */
+    private readonly now: () => number = () => 0,
+    private readonly taskName: () => string = () => '-',
   ) {
     this.keepAll = opts.keepAll ?? false;
-    this.ring = new Array<TraceEvent | undefined>(opts.tail ?? 64);
+    this.ring = new Array<Rec | undefined>(opts.tail ?? 64);
   }
 
+  /**
+   * Record an event. The fields object is kept as given (callers pass a fresh literal) and
+   * shaped into a TraceEvent only when read: emitting is on hot paths.
+   */
   emit<K extends TraceKind>(kind: K, fields: TraceEventMap[K]): void {
-    const { t, task } = this.where();
-    const ev: TraceEvent = { t, task, kind, ...fields };
+    const rec: Rec = [this.now(), this.taskName(), kind, fields];
     this.count++;
-    if (this.keepAll) this.all.push(ev);
+    if (this.keepAll) this.all.push(rec);
     if (this.ring.length > 0) {
-      this.ring[this.ringPos] = ev;
+      this.ring[this.ringPos] = rec;
       this.ringPos = (this.ringPos + 1) % this.ring.length;
     }
   }
@@ -64,8 +76,8 @@ export class Trace {
   }
 
   /** Every event, in order (empty unless constructed with keepAll). */
-  events(): readonly TraceEvent[] {
-    return this.all;
+  events(): TraceEvent[] {
+    return this.all.map(shape);
   }
 
   /** The last events, oldest first. */
@@ -73,14 +85,14 @@ export class Trace {
     const n = this.ring.length;
     const out: TraceEvent[] = [];
     for (let i = 0; i < n; i++) {
-      const ev = this.ring[(this.ringPos + i) % n];
-      if (ev) out.push(ev);
+      const r = this.ring[(this.ringPos + i) % n];
+      if (r) out.push(shape(r));
     }
     return out;
   }
 
   /** The full log as JSON lines. */
   toJsonLines(): string {
-    return this.all.map((e) => JSON.stringify(e)).join('\n') + (this.all.length ? '\n' : '');
+    return this.all.map((r) => JSON.stringify(shape(r))).join('\n') + (this.all.length ? '\n' : '');
   }
 }
