@@ -89,7 +89,9 @@ export function* amdgpu_svm_range_update_gpu_range(
   wait_fence: boolean,
   fence: FenceOut,
 ): Co<number> {
-  lockdep_assert_held(svm.gpusvm.notifier_lock);
+  // FLAW flaw-unlocked-commit (spec §7.5, patch 07): that variant writes the PTEs after
+  // dropping notifier_lock, so the rule is not asserted there (the oracle finds what breaks).
+  if (!svm.ctx.env.options['flaw-unlocked-commit']) lockdep_assert_held(svm.gpusvm.notifier_lock);
   const range_start_page = drm_gpusvm_range_start(range);
   const npages = drm_gpusvm_range_end(range) - range_start_page;
   const dma_addr = range.pages.dma_addr;
@@ -148,13 +150,16 @@ export function* amdgpu_svm_range_gpu_unmap_in_notifier(
   const end = Math.min(drm_gpusvm_range_end(range), mmu_range.end);
   if (end <= start) return 0;
   const fence: FenceOut = { fence: null };
+  // FLAW flaw-no-tlb-flush (clarifications.md §2, RFC V1 patch 08): each range's clear is an
+  // update with flush set; without it the GPU keeps translations to frames the CPU dropped.
+  const flush_tlb = !svm.ctx.env.options['flaw-no-tlb-flush'];
   const flags = memalloc_noreclaim_save();
   let ret = yield* amdgpu_vm_update_range(
     svm.adev,
     svm.vm,
     false,
     true,
-    true,
+    flush_tlb,
     false,
     null,
     start,

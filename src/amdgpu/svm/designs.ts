@@ -82,7 +82,47 @@ registerDesign({
     'KFD queues and the restore worker remaps; partial munmap removes overlapping ranges and ' +
     'the GC worker rebuilds the survivors from the attribute tree.',
   defaultXnack: false,
-  options: {},
+  // Known-flaw variants (DESIGN.md "Design variants"): each puts back one flaw the review
+  // names, for the explorer to find; v1/flaws.ts says where each one is placed.
+  options: {
+    'flaw-eviction-lock': {
+      description:
+        'The v8 lock attempt (spec §7.5, patch 02: Honglei tried vm->eviction_lock and hit an ABBA ' +
+        'deadlock): the fault path holds the VM eviction lock around its notifier-locked ' +
+        'section while the notifier holds notifier_lock and the PTE zap takes the eviction ' +
+        'lock. Expected trap: lock-order (or deadlock).',
+      default: false,
+    },
+    'flaw-unlocked-commit': {
+      description:
+        'Spec §7.5, patch 07 (amdgpu_svm_range_is_valid, "the valid state looses meaning as soon ' +
+        'as the lock is dropped"): validity is checked under notifier_lock, the lock is dropped, ' +
+        'and the PTEs are written afterwards. Expected trap: stale-gpu-mapping.',
+      default: false,
+    },
+    'flaw-no-tlb-flush': {
+      description:
+        "Clarifications §2 (the notifier's flushes): the notifier clears PTEs without the TLB " +
+        "flush, neither the per-range update's flush nor the explicit flush after the loop. " +
+        'Expected trap: stale-gpu-mapping.',
+      default: false,
+    },
+    'flaw-alloc-under-notifier-lock': {
+      description:
+        'Spec §7.5, patch 02 ("you can\'t allocate memory under that lock when it is held in the ' +
+        'MMU notifier") and patch 07 (memalloc_noreclaim): the mapping commit takes notifier_lock ' +
+        'without memalloc_noreclaim_save, so a page-table allocation under it may enter reclaim ' +
+        '(GFP_KERNEL). Expected trap: reclaim-lock.',
+      default: false,
+    },
+    'flaw-early-resume': {
+      description:
+        'Spec §4.1 (V1 restore worker; the eviction-count compare-and-exchange): the XNACK-off ' +
+        'restore worker resumes the KFD queues before every evicted range is remapped. ' +
+        'Expected trap: stale-gpu-mapping (or fatal-gpu-fault).',
+      default: false,
+    },
+  },
 });
 
 registerDesign({

@@ -42,7 +42,7 @@ export function* amdgpu_svm_handle_fault(
   } else {
     const fault_page = addr;
     yield* down_write(svm.svm_lock);
-    ret = yield* amdgpu_svm_range_map_attr_ranges(svm, fault_page, fault_page);
+    ret = yield* amdgpu_svm_range_map_attr_ranges(svm, fault_page, fault_page, true);
     up_write(svm.svm_lock);
   }
   // out:

@@ -51,6 +51,7 @@ export const amdgpu_svm_design_v1: amdgpu_svm_design = {
 registerDriver('rfc-v1', amdgpu_svm_make_driver(amdgpu_svm_design_v1));
 
 export * from './fault.js';
+export * from './flaws.js';
 export * from './map.js';
 export * from './notifier.js';
 export * from './queue.js';

@@ -24,6 +24,7 @@ import { getSim } from '../../../sim/scheduler.js';
 import type { Co } from '../../../sim/task.js';
 import { dma_fence_wait, type FenceOut } from '../../fence.js';
 import { AMDGPU_PTE_WRITEABLE } from '../../pte.js';
+import { amdgpu_vm_eviction_lock, amdgpu_vm_eviction_unlock } from '../../vm.js';
 import { amdgpu_vm_update_pdes } from '../../vm_pt.js';
 import type { amdgpu_svm } from '../amdgpu_svm.js';
 import {
@@ -49,6 +50,12 @@ import {
   type amdgpu_svm_attrs,
 } from '../attr_types.js';
 import { AMDGPU_SVM_FLAGS } from '../uapi.js';
+import {
+  FLAW_ALLOC_UNDER_NOTIFIER_LOCK,
+  FLAW_EVICTION_LOCK,
+  FLAW_UNLOCKED_COMMIT,
+  amdgpu_svm_flaw,
+} from './flaws.js';
 import { NEED_REBUILD } from './work_types.js';
 import '../events.js';
 
@@ -58,7 +65,8 @@ import '../events.js';
  * skip path must still match with valid pages, else gpu_mapped is cleared and -EAGAIN; a
  * fresh mapping needs valid pages, else -EAGAIN) and program the range; then the fence wait,
  * update_pdes, svm->flush_tlb and the cached flags. -EAGAIN goes to the caller: SET retries,
- * the restore worker requeues (clarifications.md §1).
+ * the restore worker requeues (clarifications.md §1). SIM: `in_fault` (the GPU fault
+ * handler's pass) only selects where the flaw-eviction-lock variant applies (flaws.ts).
  */
 function* amdgpu_svm_range_map_commit(
   svm: amdgpu_svm,
@@ -66,12 +74,25 @@ function* amdgpu_svm_range_map_commit(
   attrs: Readonly<amdgpu_svm_attrs>,
   range_pte_flags: number,
   skip_map: boolean,
+  in_fault: boolean,
 ): Co<number> {
   const fence: FenceOut = { fence: null };
   let ret = yield* amdgpu_svm_range_lock_vm_pd(svm);
   if (ret) return ret;
-  const flags = memalloc_noreclaim_save();
+  // FLAW flaw-alloc-under-notifier-lock (spec §7.5, patch 02, Christian König: "you can't
+  // allocate memory under that lock when it is held in the MMU notifier"): no noreclaim, so
+  // a page-table allocation under notifier_lock may enter reclaim, whose notifier takes it.
+  const noreclaim = !amdgpu_svm_flaw(svm, FLAW_ALLOC_UNDER_NOTIFIER_LOCK);
+  const flags = noreclaim ? memalloc_noreclaim_save() : 0;
+  // FLAW flaw-eviction-lock (spec §7.5, patch 02: Honglei's eviction_lock attempt): the fault
+  // path holds vm->eviction_lock around its notifier-locked section, eviction_lock ->
+  // notifier_lock, while the notifier's PTE zap takes notifier_lock -> eviction_lock (ABBA),
+  // and the VM code it calls takes eviction_lock itself ("you simply can't call the VM code
+  // with the lock held").
+  const eviction_locked = in_fault && amdgpu_svm_flaw(svm, FLAW_EVICTION_LOCK);
+  if (eviction_locked) yield* amdgpu_vm_eviction_lock(svm.vm);
   yield* drm_gpusvm_notifier_lock(svm.gpusvm);
+  let unlocked_early = false;
   if (skip_map) {
     // slow path must validate under notifier lock
     if (!range_attr_match(range, attrs, range_pte_flags) || !range_pages_valid(svm.gpusvm, range)) {
@@ -83,11 +104,20 @@ function* amdgpu_svm_range_map_commit(
   } else if (!range_pages_valid(svm.gpusvm, range)) {
     // not protected by mmap lock, maybe changed by mmu notifier
     ret = -EAGAIN;
+  } else if (amdgpu_svm_flaw(svm, FLAW_UNLOCKED_COMMIT)) {
+    // FLAW flaw-unlocked-commit (spec §7.5, patch 07 amdgpu_svm_range_is_valid, Christian
+    // König: "The valid state looses meaning as soon as the lock is dropped"): the validity
+    // was checked under notifier_lock, which is dropped before the PTEs are written, so a
+    // notifier in between leaves PTEs on frames the CPU no longer maps.
+    drm_gpusvm_notifier_unlock(svm.gpusvm);
+    unlocked_early = true;
+    ret = yield* amdgpu_svm_range_update_gpu_range(svm, range, range_pte_flags, true, true, fence);
   } else {
     ret = yield* amdgpu_svm_range_update_gpu_range(svm, range, range_pte_flags, true, true, fence);
   }
-  drm_gpusvm_notifier_unlock(svm.gpusvm);
-  memalloc_noreclaim_restore(flags);
+  if (!unlocked_early) drm_gpusvm_notifier_unlock(svm.gpusvm);
+  if (eviction_locked) amdgpu_vm_eviction_unlock(svm.vm);
+  if (noreclaim) memalloc_noreclaim_restore(flags);
   if (!ret && fence.fence) yield* dma_fence_wait(fence.fence, false);
   if (!ret) ret = yield* amdgpu_vm_update_pdes(svm.adev, svm.vm, false);
   if (!ret) {
@@ -114,6 +144,7 @@ export function* amdgpu_svm_range_map(
   attrs: Readonly<amdgpu_svm_attrs>,
   gpusvm_ctx: Readonly<drm_gpusvm_ctx>,
   pte_flags: number,
+  in_fault = false,
 ): Co<number> {
   const gpusvm = svm.gpusvm;
   const sim = getSim();
@@ -137,7 +168,14 @@ export function* amdgpu_svm_range_map(
     let ret = 0;
     if (!skip_map) ret = yield* drm_gpusvm_range_get_pages(gpusvm, range, map_ctx);
     if (!ret)
-      ret = yield* amdgpu_svm_range_map_commit(svm, range, attrs, range_pte_flags, skip_map);
+      ret = yield* amdgpu_svm_range_map_commit(
+        svm,
+        range,
+        attrs,
+        range_pte_flags,
+        skip_map,
+        in_fault,
+      );
     sim.trace.emit('svm.range.map', {
       gpu: svm.adev.name,
       start: range.itree.start,
@@ -161,24 +199,34 @@ export function* amdgpu_svm_range_map_interval(
   start_page: number,
   last_page: number,
   attrs: Readonly<amdgpu_svm_attrs>,
+  in_fault = false,
 ): Co<number> {
   const gpusvm_ctx: drm_gpusvm_ctx = {
     read_only: (attrs.flags & AMDGPU_SVM_FLAGS.GPU_RO) !== 0,
   };
   const pte_flags = amdgpu_svm_range_attr_pte_flags(svm, attrs);
-  return yield* amdgpu_svm_range_map(svm, start_page, last_page + 1, attrs, gpusvm_ctx, pte_flags);
+  return yield* amdgpu_svm_range_map(
+    svm,
+    start_page,
+    last_page + 1,
+    attrs,
+    gpusvm_ctx,
+    pte_flags,
+    in_fault,
+  );
 }
 
 /**
  * amdgpu_svm_range_map_attr_ranges (V1 patch 07): walk [start_page, last_page] through the
  * attribute tree (holes have the defaults) and map every segment whose access is ENABLE or
  * IN_PLACE. The first error ends the walk ("map may fail here cause no vma or access deny").
- * svm_lock held for write.
+ * svm_lock held for write. SIM: `in_fault` marks the fault handler's call (flaws.ts).
  */
 export function* amdgpu_svm_range_map_attr_ranges(
   svm: amdgpu_svm,
   start_page: number,
   last_page: number,
+  in_fault = false,
 ): Co<number> {
   lockdep_assert_held(svm.svm_lock, 'write');
   const attr_tree = svm.attr_tree;
@@ -190,7 +238,7 @@ export function* amdgpu_svm_range_map_attr_ranges(
     mutex_unlock(attr_tree.lock);
     const seg_last = Math.min(range_last, last_page);
     if (range_has_access(attrs.access)) {
-      const ret = yield* amdgpu_svm_range_map_interval(svm, cursor, seg_last, attrs);
+      const ret = yield* amdgpu_svm_range_map_interval(svm, cursor, seg_last, attrs, in_fault);
       if (ret) return ret;
     }
     if (seg_last === AMDGPU_SVM_ULONG_MAX || seg_last === last_page) break;

@@ -30,6 +30,7 @@ import type { amdgpu_svm } from '../amdgpu_svm.js';
 import { amdgpu_svm_range_gpu_unmap_in_notifier } from '../amdgpu_svm_gpu.js';
 import { range_invalidate_gpu_mapping, to_amdgpu_svm_range } from '../amdgpu_svm_range.js';
 import { AMDGPU_SVM_FLAGS } from '../uapi.js';
+import { FLAW_NO_TLB_FLUSH, amdgpu_svm_flaw } from './flaws.js';
 import { amdgpu_svm_range_begin_restore, amdgpu_svm_range_enqueue } from './queue.js';
 import {
   AMDGPU_SVM_RANGE_NOTIFIER_CLEAR_PTE,
@@ -86,7 +87,9 @@ function* amdgpu_svm_range_process_notifier_ranges(
       yield* amdgpu_svm_range_enqueue(svm, to_amdgpu_svm_range(range), start, last, queue_op);
     }
   }
-  if (has_range && clear_pte) yield* svm.flush_tlb(svm);
+  // FLAW flaw-no-tlb-flush (clarifications.md §2, RFC V1 patch 08): no flush after the loop
+  // either, so the GPU TLB keeps translations of the cleared PTEs.
+  if (has_range && clear_pte && !amdgpu_svm_flaw(svm, FLAW_NO_TLB_FLUSH)) yield* svm.flush_tlb(svm);
 }
 
 /** amdgpu_svm_range_invalidate (V1 patch 08): the dispatcher by event and XNACK mode. */

@@ -26,6 +26,7 @@ import {
 } from '../../../sim/workqueue.js';
 import type { amdgpu_svm } from '../amdgpu_svm.js';
 import { amdgpu_svm_attr_clear_pages } from '../attr_clear.js';
+import { FLAW_EARLY_RESUME, amdgpu_svm_flaw } from './flaws.js';
 import { amdgpu_svm_range_map_attr_ranges } from './map.js';
 import {
   RESTORE_WORK,
@@ -157,6 +158,10 @@ function* amdgpu_svm_range_restore_worker(svm: amdgpu_svm): Co {
     yield* w.end_restore(svm);
     return;
   }
+  // FLAW flaw-early-resume (spec §4.1: "Restore: map, then resume the queues once all work
+  // has drained and the eviction count still matches"): resume before the ranges are
+  // remapped, so the queues run on PTEs whose DMA mappings the notifier dropped.
+  if (amdgpu_svm_flaw(svm, FLAW_EARLY_RESUME)) yield* w.end_restore(svm);
   const need_resched = !(yield* amdgpu_svm_range_restore_pass(svm));
   yield* spin_lock(w.gc_lock);
   let has_pending = w.restore_work_list.size > 0 || w.gc_list.size > 0;
