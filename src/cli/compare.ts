@@ -7,11 +7,16 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join, relative } from 'node:path';
 import { SingleBar, Presets } from 'cli-progress';
 import { designNames } from '../amdgpu/svm/designs.js';
-import { runComparison, type CompareInput, type CompareRow } from '../report/compare.js';
+import {
+  runComparison,
+  type CompareAxes,
+  type CompareInput,
+  type CompareRow,
+} from '../report/compare.js';
 import { renderReport } from '../report/html.js';
 import { formatCompareTable } from '../report/text.js';
 import { WORKLOADS, workloadScenario } from '../scenario/workloads.js';
-import { UsageError } from './run.js';
+import { UsageError, costOverrides } from './run.js';
 
 export interface CompareCliOptions {
   design?: string;
@@ -20,6 +25,7 @@ export interface CompareCliOptions {
   out?: string;
   json?: boolean;
   progress?: boolean;
+  cost?: string[];
 }
 
 function list(name: string, v: string | undefined, dflt: string): string[] {
@@ -47,11 +53,7 @@ export function inputsOf(args: readonly string[]): CompareInput[] {
   });
 }
 
-export function axesOf(o: CompareCliOptions): {
-  designs: string[];
-  gpus: number[];
-  xnack: (boolean | undefined)[];
-} {
+export function axesOf(o: CompareCliOptions): CompareAxes {
   const designs = list('design', o.design, 'rfc-v1,rfc-v2');
   for (const d of designs)
     if (!designNames().includes(d))
@@ -68,7 +70,8 @@ export function axesOf(o: CompareCliOptions): {
       throw new UsageError(`--xnack takes on, off or default, got '${x}'`);
     return x === 'on';
   });
-  return { designs, gpus, xnack };
+  const costs = costOverrides(o.cost);
+  return { designs, gpus, xnack, ...(costs ? { costs } : {}) };
 }
 
 /** Write the report files; returns the path of index.html. */

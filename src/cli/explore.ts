@@ -29,6 +29,7 @@ export interface ExploreCliOptions extends Pick<RunCliOptions, 'design' | 'xnack
   minimise?: boolean;
   json?: boolean;
   progress?: boolean;
+  cost?: string[];
 }
 
 function int(name: string, v: string | undefined, dflt: number, min: number, max: number): number {
@@ -66,6 +67,7 @@ export function parseExploreOptions(o: ExploreCliOptions): {
       ...(o.design !== undefined ? { design: o.design } : {}),
       ...(o.xnack !== undefined ? { xnack: o.xnack } : {}),
       ...(o.gpus !== undefined ? { gpus: o.gpus } : {}),
+      ...(o.cost !== undefined ? { cost: o.cost } : {}),
     }),
   };
   const jobs = int('jobs', o.jobs, 1, 1, 64);

@@ -12,6 +12,11 @@ import { WORKLOADS } from '../scenario/workloads.js';
 import { UsageError, runFiles, type RunCliOptions } from './run.js';
 import { runSuiteCommand, type SuiteCliOptions } from './suite.js';
 
+/** Commander accumulator for repeatable options. */
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
 export function buildProgram(): Command {
   const program = new Command();
   program
@@ -54,6 +59,12 @@ export function buildProgram(): Command {
     .option('--replay <string>', 'follow this replay string instead of the policy')
     .option('--trace <file>', 'write the trace events as JSON lines')
     .option('--json', 'print the results as JSON')
+    .option(
+      '--cost <name=time>',
+      'override a cost-table entry (repeatable), e.g. tlb_flush=6us',
+      collect,
+      [],
+    )
     .action((files: string[], opts: RunCliOptions) => {
       process.exitCode = runFiles(files, opts, (l) => console.log(l));
     });
@@ -77,6 +88,7 @@ export function buildProgram(): Command {
     .option('--xnack <on|off>', 'XNACK mode (overrides system.xnack)')
     .option('--gpus <n>', 'number of GPUs (overrides system.gpus)')
     .option('--json', 'print the summary as JSON')
+    .option('--cost <name=time>', 'override a cost-table entry (repeatable)', collect, [])
     .action(async (file: string, opts: ExploreCliOptions) => {
       process.exitCode = await exploreFile(file, opts, (l) => console.log(l));
     });
@@ -96,6 +108,7 @@ export function buildProgram(): Command {
     .option('--out <dir>', 'report directory', 'report')
     .option('--no-progress', 'no progress bar')
     .option('--json', 'print the rows as JSON')
+    .option('--cost <name=time>', 'override a cost-table entry (repeatable)', collect, [])
     .action((inputs: string[], opts: CompareCliOptions) => {
       process.exitCode = compareCommand(inputs, opts, (l) => console.log(l));
     });

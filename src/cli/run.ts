@@ -7,6 +7,8 @@ import { writeFileSync } from 'node:fs';
 import { ScenarioError, loadScenario, type Scenario } from '../scenario/loader.js';
 import { runScenario, type RunResult } from '../scenario/runner.js';
 import { resolveSystem, type SystemOverrides } from '../scenario/system.js';
+import { parseTime } from '../scenario/values.js';
+import { isCostName } from '../sim/costs.js';
 
 export interface RunCliOptions {
   design?: string;
@@ -17,6 +19,7 @@ export interface RunCliOptions {
   replay?: string;
   trace?: string;
   json?: boolean;
+  cost?: string[];
 }
 
 export class UsageError extends Error {
@@ -50,7 +53,27 @@ export function overridesOf(o: RunCliOptions): SystemOverrides {
     gpus: intOption('gpus', o.gpus, 1, 64),
     seed: intOption('seed', o.seed, 0, 0xffffffff),
     policy: o.policy as SystemOverrides['policy'],
+    costs: costOverrides(o.cost),
   };
+}
+
+/** --cost NAME=TIME (repeatable): cost-table entries over every file's system.costs. */
+export function costOverrides(
+  list: readonly string[] | undefined,
+): Record<string, number> | undefined {
+  if (!list?.length) return undefined;
+  const out: Record<string, number> = {};
+  for (const item of list) {
+    const m = /^([a-z_]+)=(.+)$/.exec(item);
+    if (!m) throw new UsageError(`--cost takes NAME=TIME (e.g. tlb_flush=6us), got '${item}'`);
+    const [, name = '', value = ''] = m;
+    if (!isCostName(name))
+      throw new UsageError(`--cost: unknown cost '${name}' (see 'svmsim costs')`);
+    const t = parseTime(value);
+    if (!t.ok) throw new UsageError(`--cost ${name}: ${t.error}`);
+    out[name] = t.value;
+  }
+  return out;
 }
 
 export function formatResult(r: RunResult): string {

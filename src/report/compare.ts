@@ -20,6 +20,8 @@ export interface CompareAxes {
   readonly gpus: readonly number[];
   /** XNACK modes; undefined = each design's default. */
   readonly xnack: readonly (boolean | undefined)[];
+  /** Cost-table overrides in ns for every run. */
+  readonly costs?: Readonly<Record<string, number>>;
 }
 
 export interface CompareRow {
@@ -94,7 +96,7 @@ export function runComparison(
     for (const design of axes.designs) {
       for (const gpus of axes.gpus) {
         for (const x of axes.xnack) {
-          const row = runOne(input, design, gpus, x);
+          const row = runOne(input, design, gpus, x, axes.costs);
           rows.push(row);
           onRow?.(row, rows.length, total);
         }
@@ -104,7 +106,13 @@ export function runComparison(
   return rows;
 }
 
-function runOne(input: CompareInput, design: string, gpus: number, x: boolean | undefined): CompareRow {
+function runOne(
+  input: CompareInput,
+  design: string,
+  gpus: number,
+  x: boolean | undefined,
+  costs: Readonly<Record<string, number>> | undefined,
+): CompareRow {
   const info = getDesign(design);
   const xnack = x ?? info?.defaultXnack ?? false;
   const text = input.text(gpus);
@@ -112,7 +120,7 @@ function runOne(input: CompareInput, design: string, gpus: number, x: boolean | 
   if (!info) return { ...base, status: 'n/a', reason: `unknown design ${design}`, metrics: ZERO, counters: {}, replay: '' };
   let r: RunResult;
   try {
-    r = runScenario(parseScenario(text, `${input.name}.yaml`), { overrides: { design, gpus, xnack, policy: 'timed' } });
+    r = runScenario(parseScenario(text, `${input.name}.yaml`), { overrides: { design, gpus, xnack, policy: 'timed', costs } });
   } catch (e) {
     return { ...base, status: 'n/a', reason: (e as Error).message.split('\n')[0] ?? 'invalid', metrics: ZERO, counters: {}, replay: '' };
   }

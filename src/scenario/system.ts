@@ -40,6 +40,8 @@ export interface SystemOverrides {
   gpus?: number | undefined;
   seed?: number | undefined;
   policy?: 'timed' | 'random' | 'pct' | undefined;
+  /** Cost-table entries in ns, over the file's system.costs (names checked by the caller). */
+  costs?: Readonly<Record<string, number>> | undefined;
 }
 
 const GiB = 1024n ** 3n;
@@ -100,6 +102,7 @@ export function resolveSystem(s: Scenario, o: SystemOverrides = {}): Resolved {
       add(['system', 'costs', name], `unknown cost '${name}' (see 'svmsim costs')`);
     costs[name] = ns;
   }
+  Object.assign(costs, o.costs ?? {});
   const chunkSizes = spec.chunk_sizes ?? [2n * 1024n * 1024n, 64n * 1024n, 4096n];
   chunkSizes.forEach((c, i) => {
     if (c < 4096n || (c & (c - 1n)) !== 0n)

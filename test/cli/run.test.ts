@@ -61,6 +61,25 @@ describe.skipIf(!existsSync(CLI))('svmsim run (built CLI)', () => {
     expect(svmsim('run', ok, '--policy', 'fastest').status).toBe(2);
   });
 
+  it('takes cost-table overrides on the command line', () => {
+    const f = file(
+      'cost.yaml',
+      'name: cost\nsteps:\n  - mmap: { as: a, size: 8 pages }\n  - write: { at: a, size: 8 pages, value: 1 }\n',
+    );
+    const time = (...extra: string[]): number => {
+      const [r] = JSON.parse(svmsim('run', f, '--json', ...extra).out) as { time: number }[];
+      return r?.time ?? -1;
+    };
+    const base = time();
+    expect(time('--cost', 'cpu_access_page=1us', '--cost', 'cpu_fault=0')).not.toBe(base);
+    const bad = svmsim('run', f, '--cost', 'tlb_flsh=1us');
+    expect(bad.status).toBe(2);
+    expect(bad.err).toContain("--cost: unknown cost 'tlb_flsh'");
+    expect(svmsim('run', f, '--cost', 'tlb_flush=fast').err).toContain(
+      '--cost tlb_flush: invalid time',
+    );
+  });
+
   it('writes a byte-identical trace for the same scenario and seed, and replays a failure', () => {
     const race = file('race.yaml', RACE);
     const t1 = join(dir, 't1.jsonl');
