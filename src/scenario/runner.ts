@@ -322,7 +322,7 @@ function result(
       : {}),
     replay: trap?.replay || sim.replay(),
     decisions: sim.decisions,
-    time: sim.now(),
+    time: sim.endTime(),
     counters: sim.counters.snapshot(),
     outcomes: run.outcomes,
     ...(opts.trace ? { trace: sim.trace.toJsonLines() } : {}),

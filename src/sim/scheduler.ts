@@ -100,6 +100,16 @@ export class Sim {
     return t && t.readyAt > this.clock ? t.readyAt : this.clock;
   }
 
+  /**
+   * The virtual time the run has reached: the clock, or later where a task charged time after
+   * its last scheduling point (it finished without yielding again).
+   */
+  endTime(): number {
+    let t = this.clock;
+    for (const task of this.tasks) if (task.readyAt > t) t = task.readyAt;
+    return t;
+  }
+
   /** Scheduling decisions made so far. */
   get decisions(): number {
     return this.step;
