@@ -52,7 +52,8 @@ function q1(rows: readonly CompareRow[]): Answer {
 
 /** Q2: ioctl-driven (eager) versus fault-driven mapping. */
 function q2(rows: readonly CompareRow[]): Answer {
-  const rs = ok(rows, 'prefetch-compute').filter((r) => r.gpus === 1);
+  // Streaming registers ACCESS only: rfc-v1 maps at SET_ATTR, rfc-v2 maps on GPU faults.
+  const rs = ok(rows, 'streaming').filter((r) => r.gpus === 1);
   const metrics: MetricName[] = ['virtual_time_ns', 'gpu_stall_ns', 'mmap_lock_held_ns'];
   const parts = rs.map(
     (r) =>
@@ -64,7 +65,9 @@ function q2(rows: readonly CompareRow[]): Answer {
     title: 'Question 2: ioctl-driven versus fault-driven mapping',
     question:
       'gpusvm is built around GPU faults, while rfc-v1 maps from the SET_ATTR ioctl and cannot hold mmap_lock across find_or_insert. What does each way of mapping cost on the same work?',
-    answer: parts.length ? `Prefetch then compute: ${parts.join('; ')}.` : 'No passing prefetch-compute run to measure.',
+    answer: parts.length
+      ? `Streaming over a buffer registered with ACCESS only (1 GPU): ${parts.join('; ')}.`
+      : 'No passing streaming run to measure.',
     chart: rs.length
       ? { labels: metrics, series: rs.map((r) => ({ label: `${r.design} xnack ${r.xnack ? 'on' : 'off'}`, data: metrics.map((m) => r.metrics[m] / 1000) })), yTitle: 'us' }
       : null,

@@ -68,7 +68,8 @@ export const WORKLOADS: Readonly<Record<string, WorkloadDef>> = {
       for (let i = 0; i < p(params, 'ops'); i++) {
         const h = rng.below(p(params, 'heaps'));
         const len = 1 << rng.int(0, 6); // 1..64 pages
-        const at = rng.below(Math.max(1, heapPages - len));
+        // Frees stay in the first three quarters: the GPU reads the last quarter afterwards.
+        const at = rng.below(Math.max(1, (heapPages * 3) / 4 - len));
         const key = `${h}:${at >> 6}`;
         if (freed.has(key)) continue;
         freed.add(key);
