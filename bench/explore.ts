@@ -9,7 +9,7 @@ import { loadScenario } from '../src/scenario/loader.js';
 import type { BenchResult } from './types.js';
 
 const DIR = 'scenarios/races';
-const SCHEDULES = 300;
+const SCHEDULES = 2000;
 
 export async function run(): Promise<BenchResult[]> {
   const out: BenchResult[] = [];
