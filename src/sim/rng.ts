@@ -1,8 +1,8 @@
 /**
- * Seeded random numbers (pure-rand's xoroshiro128+). Model code and policies never use
- * Math.random: every draw comes from a stream derived from the run's seed, so the same seed
- * gives the same run. Independent streams (scheduler policy, workload generators) keep a
- * change in one from shifting the draws of the other.
+ * Seeded random numbers (pure-rand's xoroshiro128+). Model code and policies never use the
+ * platform's random source: every draw comes from a stream derived from the run's seed, so
+ * the same seed gives the same run. Independent streams (scheduler policy, workload
+ * generators) keep a change in one from shifting the draws of the other.
  */
 import { xoroshiro128plus } from 'pure-rand/generator/xoroshiro128plus';
 import { uniformInt } from 'pure-rand/distribution/uniformInt';
