@@ -6,7 +6,6 @@
  */
 import { errnoName } from '../sim/errno.js';
 import type { Policy, PolicyName } from '../sim/policy.js';
-import { current } from '../sim/scheduler.js';
 import type { Co } from '../sim/task.js';
 import { Trap } from '../sim/trap.js';
 import type { TraceEvent } from '../sim/trace.js';
@@ -328,5 +327,3 @@ function result(
     ...(opts.trace ? { trace: sim.trace.toJsonLines() } : {}),
   };
 }
-
-export { current };

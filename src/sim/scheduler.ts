@@ -71,7 +71,6 @@ export class Sim {
   private last: Task | null = null;
   private readonly devs: Deviation[] = [];
   private readonly maxSteps: number;
-  private liveTasks = 0;
   private stopped = false;
 
   constructor(opts: SimOptions = {}) {
@@ -132,7 +131,6 @@ export class Sim {
     const t = new Task<T>(this.nextId++, name, gen, opts.daemon ?? false);
     t.readyAt = this.now();
     this.tasks.push(t);
-    if (!t.daemon) this.liveTasks++;
     this.policy.onSpawn?.(t);
     this.enqueue(t);
     this.trace.emit('task.spawn', { id: t.id, name });
@@ -361,7 +359,6 @@ export class Sim {
     t.state = DONE;
     t.result = value;
     this.dequeue(t);
-    if (!t.daemon) this.liveTasks--;
     this.trace.emit('task.exit', { id: t.id });
     for (const j of t.joiners.splice(0)) this.wake(j);
   }
@@ -401,10 +398,5 @@ export class Sim {
         (g.holds.length ? ` (holds ${g.holds.join(', ')})` : ''),
     );
     trap('deadlock', `no task can run:\n  ${lines.join('\n  ')}`, { waitFor: graph });
-  }
-
-  /** True when no task other than idle daemons is left and no timer is armed. */
-  get idle(): boolean {
-    return this.liveTasks === 0 && this.runq.every((t) => t.daemon) && this.timers.size === 0;
   }
 }
