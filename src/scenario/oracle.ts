@@ -156,6 +156,13 @@ export class Oracle {
     const busy = live_workqueues().filter((wq) => wq.busy > 0 || wq.armed.size > 0);
     if (busy.length)
       trap('stuck', `work still pending after settling on ${busy.map((w) => w.name).join(', ')}`);
+    const running = this.world.jobs.filter((j) => !j.done);
+    if (running.length) {
+      trap(
+        'stuck',
+        `GPU kernels still running after settling: ${running.map((j) => j.name).join(', ')}`,
+      );
+    }
   }
 
   /** Oracle 6: after every process exited nothing is left. */
