@@ -155,8 +155,11 @@ function* __drm_pagemap_migrate_to_ram(
   // err_finalize:
   if (err) drm_pagemap_migration_unlock_put_pages(sys, npages, migrate.dst);
   yield* migrate_vma_pages(migrate);
-  migrate_vma_finalize(migrate);
+  // SIM: upstream unmaps after finalize, and finalize frees a destination page that failed
+  // to migrate while the device still has it DMA-mapped (the model's DMA-API check traps
+  // that); unmapping first keeps the same result without the window. A finding for upstream.
   drm_pagemap_migrate_unmap_pages(sys, dev, pagemap_addr, migrate.dst, npages, 'DMA_FROM_DEVICE');
+  migrate_vma_finalize(migrate);
   return trace_ram(name, start, end, migrate.cpages, err);
 }
 
@@ -233,8 +236,9 @@ function* evict_pass(devmem: drm_pagemap_devmem, sys: MmSystem): Co<number> {
   // err_finalize:
   if (err) drm_pagemap_migration_unlock_put_pages(sys, npages, dst);
   yield* migrate_device_pages(sys, src, dst, npages);
-  migrate_device_finalize(sys, src, dst, npages);
+  // SIM: unmap before finalize, as in __drm_pagemap_migrate_to_ram above (upstream finding).
   drm_pagemap_migrate_unmap_pages(sys, devmem.dev, pagemap_addr, dst, npages, 'DMA_FROM_DEVICE');
+  migrate_device_finalize(sys, src, dst, npages);
   return err;
 }
 

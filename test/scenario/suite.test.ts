@@ -31,6 +31,9 @@ function issuesOf(f: () => unknown): string[] {
   throw new Error('expected a ScenarioError');
 }
 
+// A design that declares no migration option (rfc-v1 and rfc-v2 both do now).
+registerDesign({ name: 'test-plain', description: 'no options', defaultXnack: false, options: {} });
+
 const MANIFEST = `suite: demo
 title: a demo suite
 source: test-suites.md §1
@@ -50,7 +53,7 @@ cases:
     file: d1-on.yaml
     xnack: on
     not_applicable:
-      - design: rfc-v1
+      - design: test-plain
         reason: a case rule
         cite: clarifications.md §6
 `;
@@ -132,18 +135,18 @@ describe('planning', () => {
   const suite = loadSuite(dir);
 
   it('marks what a design lacks as not applicable, suite rules first, with the citation', () => {
-    const plan = planSuites([suite], { designs: ['rfc-v1', 'rfc-v2'] });
+    const plan = planSuites([suite], { designs: ['test-plain', 'rfc-v2'] });
     const show = plan.map((p) => `${p.xnack} ${p.design} ${p.migration} ${p.na?.cite ?? 'run'}`);
     expect(show).toEqual([
-      'off rfc-v1 off run',
-      'off rfc-v1 on clarifications.md §6',
+      'off test-plain off run',
+      'off test-plain on clarifications.md §6',
       'off rfc-v2 off rfc-series.md §5.2',
       'off rfc-v2 on rfc-series.md §5.2',
-      'on rfc-v1 off clarifications.md §6',
+      'on test-plain off clarifications.md §6',
       'on rfc-v2 off run',
     ]);
     expect(plan[1]?.na?.reason).toBe(
-      'design option migration not available in design rfc-v1 yet (issue svm-v2)',
+      'design option migration not available in design test-plain yet (issue svm-v2)',
     );
     expect(plan[4]?.na?.reason).toBe('a case rule');
     expect(planSuites([suite], { designs: ['rfc-v1'], xnack: 'on' })).toHaveLength(1);
@@ -168,7 +171,7 @@ describe('planning', () => {
     if (!s) throw new Error('no scenario');
     expect(variantOf(s, 'test-migration', 'on').system.options).toEqual({ migration: true });
     expect(variantOf(s, 'test-migration', 'off').system.options).toEqual({ migration: false });
-    expect(variantOf(s, 'rfc-v1', 'on')).toBe(s);
+    expect(variantOf(s, 'test-plain', 'on')).toBe(s);
   });
 });
 

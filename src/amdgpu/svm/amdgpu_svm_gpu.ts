@@ -20,6 +20,7 @@ import { dma_fence_wait, type FenceOut } from '../fence.js';
 import { amdgpu_vm_lock_pd, amdgpu_vm_unlock_pd } from '../vm.js';
 import { amdgpu_vm_update_pdes, amdgpu_vm_update_range } from '../vm_pt.js';
 import type { amdgpu_svm } from './amdgpu_svm.js';
+import { AMDGPU_INTERCONNECT_VRAM } from './devmem.js';
 
 /**
  * amdgpu_svm_range_lock_vm_pd (V1 patch 07): lock the VM's root page directory through
@@ -79,7 +80,9 @@ export function* amdgpu_svm_range_update_gpu(
  * amdgpu_svm_range_update_gpu_range (V1 patch 07): program the whole range from its DMA
  * addresses, coalescing physically contiguous entries into one amdgpu_vm_update_range each
  * (a contiguous segment at its first DMA address); flush_tlb and the fence go with the last
- * segment. A non-system entry is -EOPNOTSUPP (V1 maps system pages only). notifier_lock held.
+ * segment. A non-system entry is -EOPNOTSUPP (V1 maps system pages only), unless
+ * `vram_pte_flags` is given (`migration: true`, v8): an own-VRAM entry then maps with those
+ * flags, segments splitting where the protocol changes. notifier_lock held.
  */
 export function* amdgpu_svm_range_update_gpu_range(
   svm: amdgpu_svm,
@@ -88,6 +91,7 @@ export function* amdgpu_svm_range_update_gpu_range(
   flush_tlb: boolean,
   wait_fence: boolean,
   fence: FenceOut,
+  vram_pte_flags: number | null = null,
 ): Co<number> {
   // FLAW flaw-unlocked-commit (spec §7.5, patch 07): that variant writes the PTEs after
   // dropping notifier_lock, so the rule is not asserted there (the oracle finds what breaks).
@@ -102,7 +106,10 @@ export function* amdgpu_svm_range_update_gpu_range(
     const entry = dma_addr[dma_idx++] as drm_pagemap_addr;
     let seg_pages = Math.min(2 ** entry.order, npages - mapped_pages);
     const seg_addr = entry.addr;
-    if (entry.proto !== DRM_INTERCONNECT_SYSTEM) return -EOPNOTSUPP;
+    if (entry.proto !== DRM_INTERCONNECT_SYSTEM) {
+      if (vram_pte_flags === null || entry.proto !== AMDGPU_INTERCONNECT_VRAM) return -EOPNOTSUPP;
+    }
+    const seg_flags = entry.proto === DRM_INTERCONNECT_SYSTEM ? pte_flags : (vram_pte_flags ?? 0);
     while (mapped_pages + seg_pages < npages) {
       const next = dma_addr[dma_idx] as drm_pagemap_addr;
       const next_pages = Math.min(2 ** next.order, npages - (mapped_pages + seg_pages));
@@ -123,7 +130,7 @@ export function* amdgpu_svm_range_update_gpu_range(
       null,
       start_page,
       last_page,
-      pte_flags,
+      seg_flags,
       0,
       seg_addr,
       null,

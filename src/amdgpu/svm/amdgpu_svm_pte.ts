@@ -5,7 +5,7 @@
  * model (src/amdgpu/pte.ts amdgpu_svm_mtype), as Christian König asked for IP-specific code;
  * this file reduces the attribute flags to its inputs. V1 maps system memory only.
  */
-import { amdgpu_svm_pte_flags, type AmdgpuPteDomain } from '../pte.js';
+import { AMDGPU_PTE_WRITEABLE, amdgpu_svm_pte_flags, type AmdgpuPteDomain } from '../pte.js';
 import type { amdgpu_svm } from './amdgpu_svm.js';
 import type { amdgpu_svm_attrs } from './attr_types.js';
 import { AMDGPU_SVM_FLAGS } from './uapi.js';
@@ -32,4 +32,23 @@ export function amdgpu_svm_range_attr_pte_flags(
     gpu_exec: (flags & F.GPU_EXEC) !== 0,
     read_only: (flags & F.GPU_RO) !== 0 || read_only,
   });
+}
+
+/**
+ * v8 amdgpu_svm_range_attr_pte_flags for a page in the GPU's own VRAM (`migration: true`,
+ * clarifications §6): the same attribute flags with domain 'vram-local' (no SYSTEM, no snoop,
+ * local MTYPE); read-only when the system-memory flags `sys_pte_flags` lack WRITEABLE.
+ */
+export function amdgpu_svm_range_vram_pte_flags(
+  svm: amdgpu_svm,
+  attr_flags: number,
+  sys_pte_flags: number,
+): number {
+  const read_only = (sys_pte_flags & AMDGPU_PTE_WRITEABLE) === 0;
+  return amdgpu_svm_range_attr_pte_flags(
+    svm,
+    { flags: attr_flags } as amdgpu_svm_attrs,
+    read_only,
+    'vram-local',
+  );
 }

@@ -10,6 +10,12 @@ import type { MmSystem } from '../../mm/mm_types.js';
 import type { Co } from '../../sim/task.js';
 import type { UserMemory } from './uapi.js';
 
+/** The `migration` option both designs declare (migrate.ts; clarifications.md §6). */
+const MIGRATION_OPTION: DesignOption = {
+  description: 'VRAM migration as the v8 series added it (clarifications.md §6)',
+  default: false,
+};
+
 export interface DesignOption {
   readonly description: string;
   readonly default: boolean;
@@ -85,6 +91,7 @@ registerDesign({
   // Known-flaw variants (DESIGN.md "Design variants"): each puts back one flaw the review
   // names, for the explorer to find; v1/flaws.ts says where each one is placed.
   options: {
+    migration: MIGRATION_OPTION,
     'flaw-eviction-lock': {
       description:
         'The v8 lock attempt (spec §7.5, patch 02: Honglei tried vm->eviction_lock and hit an ABBA ' +
@@ -131,5 +138,5 @@ registerDesign({
     "The series' second design (code posted as V3): fault-driven with XNACK on, ranges bounded " +
     'by attribute ranges, two-phase notifier, GC only, discard-and-refault on partial munmap.',
   defaultXnack: true,
-  options: {},
+  options: { migration: MIGRATION_OPTION },
 });

@@ -17,6 +17,7 @@ import {
 import { SVM_RANGES_LIVE } from './amdgpu_svm_range.js';
 import type { SvmDesignDriver, SvmDriverEnv } from './designs.js';
 import { amdgpu_gem_svm_ioctl } from './ioctl.js';
+import { amdgpu_svm_migration_install } from './migrate.js';
 
 /** One machine's driver context: the design, the env and a drm_device per GPU. */
 function amdgpu_svm_ctx_create(
@@ -69,6 +70,8 @@ export function amdgpu_svm_make_driver(design: amdgpu_svm_design): SvmDesignDriv
       ops.handle_fault = (adev, pasid, addr, ts, write_fault) =>
         design.handle_fault(adev, pasid, addr, ts, write_fault);
       env.leakChecks.push(() => amdgpu_svm_leaks(ctx, drms));
+      // `migration: true` (clarifications §6): VRAM as drm_pagemap device memory per GPU.
+      amdgpu_svm_migration_install(ctx, env.amdgpu.devices, env.mm);
     },
     ioctl: amdgpu_gem_svm_ioctl,
   };

@@ -37,5 +37,7 @@ declare module '../../sim/trace.js' {
     'svm.work': { gpu: string; work: 'gc' | 'restore'; action: string; ret: number };
     'svm.restore': { gpu: string; action: 'begin' | 'end'; ret: number };
     'svm.fault': { gpu: string; pasid: number; page: number; write: boolean; ret: number };
+    /** `migration: true`: a range moved (ret 0) or left in place (ret < 0) (migrate.ts). */
+    'svm.migrate': { gpu: string; start: number; end: number; target: string; ret: number };
   }
 }

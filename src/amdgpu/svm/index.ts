@@ -14,6 +14,8 @@
  * - amdgpu_svm_range.ts: struct amdgpu_svm_range (patch 06) and its predicates;
  *   amdgpu_svm_pte.ts: PTE flags from attributes (patch 07, MTYPE table in ../pte.ts);
  *   amdgpu_svm_gpu.ts: page-directory lock, coalesced range update, notifier PTE clear.
+ * - migrate.ts: the `migration: true` option of both designs (v8 VRAM migration) on the
+ *   drm_pagemap device memory of devmem.ts.
  * - v1/: the `rfc-v1` design (V1 code of 17 Mar 2026): mapping loop and trigger dispatch,
  *   rebuild after destroy, the three-case notifier, GC and ordered restore workers with KFD
  *   queue quiesce/resume, the V1 fault handler.
@@ -45,7 +47,8 @@
  *   instances (svm->xnack_enabled is read at init, as in the RFC).
  * - The RFC's chunk sizes (2M/64K/4K) and 512 MiB notifier size are used: the driver env
  *   does not carry `system.chunk_sizes` / `notifier_size`.
- * - The GPU VA window is 48 bits (2^36 pages); no VRAM, no migration, no graphics VMs.
+ * - The GPU VA window is 48 bits (2^36 pages); no graphics VMs. VRAM and migration only with
+ *   the design option `migration: true` (migrate.ts on devmem.ts; clarifications.md §6).
  * - Fault handler addresses are page numbers; the fault timestamp is unused (V1).
  */
 import './v1/index.js';

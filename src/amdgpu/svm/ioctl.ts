@@ -10,6 +10,7 @@ import { VM_IO, VM_MIXEDMAP, VM_PFNMAP } from '../../mm/consts.js';
 import { mmap_read_lock, mmap_read_unlock } from '../../mm/mm_struct.js';
 import { vma_lookup } from '../../mm/vma.js';
 import { EFAULT, EINVAL, EOPNOTSUPP } from '../../sim/errno.js';
+import { down_write, up_write } from '../../sim/locks.js';
 import { getSim } from '../../sim/scheduler.js';
 import type { Co } from '../../sim/task.js';
 import type { amdgpu_fpriv } from '../amdgpu.js';
@@ -17,7 +18,10 @@ import { amdgpu_svm_is_enabled, amdgpu_vm_svm, type amdgpu_svm } from './amdgpu_
 import { amdgpu_svm_attr_get } from './attr_get.js';
 import { amdgpu_svm_attr_set, type amdgpu_svm_attr_set_ops } from './attr_set.js';
 import { AMDGPU_SVM_ULONG_MAX } from './attr_types.js';
+import { amdgpu_svm_migration_enabled, amdgpu_svm_range_migrate } from './migrate.js';
 import {
+  AMDGPU_SVM_ATTR,
+  AMDGPU_SVM_LOCATION_SYSMEM,
   AMDGPU_SVM_MAX_ATTRS,
   AMDGPU_SVM_OP_GET_ATTR,
   AMDGPU_SVM_OP_SET_ATTR,
@@ -105,13 +109,25 @@ function* amdgpu_svm_set_attr(
   const { start_page, last_page } = amdgpu_svm_page_interval(start, size);
   const tree = svm.attr_tree;
   if (!tree) return -EINVAL;
-  return yield* amdgpu_svm_attr_set(
+  const ret = yield* amdgpu_svm_attr_set(
     tree,
     start_page,
     last_page,
     attrs,
     amdgpu_svm_attr_set_ops_of(svm),
   );
+  if (ret) return ret;
+  // `migration: true` (v8, as KFD's svm_range_trigger_migration): a PREFETCH_LOC sysmem
+  // request moves the interval's VRAM pages back; neither RFC raises a trigger for it.
+  const to_sysmem = attrs.some(
+    (a) => a.type === AMDGPU_SVM_ATTR.PREFETCH_LOC && a.value === AMDGPU_SVM_LOCATION_SYSMEM,
+  );
+  if (to_sysmem && amdgpu_svm_migration_enabled(svm)) {
+    yield* down_write(svm.svm_lock);
+    yield* amdgpu_svm_range_migrate(svm, start_page, last_page + 1, 'ram', 0);
+    up_write(svm.svm_lock);
+  }
+  return 0;
 }
 
 /** amdgpu_svm_get_attr (V1 patch 11). */

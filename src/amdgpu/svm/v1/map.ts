@@ -4,7 +4,8 @@
  * find_or_insert (the -EPERM read-only retry) -> skip when already mapped alike, else
  * get_pages -> page-directory lock -> noreclaim + notifier lock, revalidate -> coalesced
  * amdgpu_vm_update_range -> fence wait -> update_pdes -> TLB flush. Then map_interval,
- * map_attr_ranges and the attribute-change dispatcher. V1 maps system pages only.
+ * map_attr_ranges and the attribute-change dispatcher. V1 maps system pages only (the
+ * `migration: true` option adds v8's VRAM migration, migrate.ts).
  */
 import {
   IS_ERR,
@@ -32,7 +33,10 @@ import {
   amdgpu_svm_range_unlock_vm_pd,
   amdgpu_svm_range_update_gpu_range,
 } from '../amdgpu_svm_gpu.js';
-import { amdgpu_svm_range_attr_pte_flags } from '../amdgpu_svm_pte.js';
+import {
+  amdgpu_svm_range_attr_pte_flags,
+  amdgpu_svm_range_vram_pte_flags,
+} from '../amdgpu_svm_pte.js';
 import {
   range_attr_match,
   range_has_access,
@@ -44,11 +48,18 @@ import type { amdgpu_svm_attr_change } from '../attr_set.js';
 import { amdgpu_svm_attr_lookup_page_locked } from '../attr_tree.js';
 import {
   AMDGPU_SVM_ATTR_TRIGGER_ACCESS_CHANGE,
+  AMDGPU_SVM_ATTR_TRIGGER_LOCATION_CHANGE,
   AMDGPU_SVM_ATTR_TRIGGER_MAPPING_FLAG_CHANGE,
   AMDGPU_SVM_ATTR_TRIGGER_PTE_FLAG_CHANGE,
   AMDGPU_SVM_ULONG_MAX,
   type amdgpu_svm_attrs,
 } from '../attr_types.js';
+import {
+  amdgpu_svm_migrate_target_of,
+  amdgpu_svm_migration_ctx,
+  amdgpu_svm_migration_enabled,
+  amdgpu_svm_range_migrate,
+} from '../migrate.js';
 import { AMDGPU_SVM_FLAGS } from '../uapi.js';
 import {
   FLAW_ALLOC_UNDER_NOTIFIER_LOCK,
@@ -77,6 +88,10 @@ function* amdgpu_svm_range_map_commit(
   in_fault: boolean,
 ): Co<number> {
   const fence: FenceOut = { fence: null };
+  // `migration: true` (v8): own-VRAM entries map with the VRAM flags (migrate.ts).
+  const vram_flags = amdgpu_svm_migration_enabled(svm)
+    ? amdgpu_svm_range_vram_pte_flags(svm, attrs.flags, range_pte_flags)
+    : null;
   let ret = yield* amdgpu_svm_range_lock_vm_pd(svm);
   if (ret) return ret;
   // FLAW flaw-alloc-under-notifier-lock (spec §7.5, patch 02, Christian König: "you can't
@@ -111,9 +126,25 @@ function* amdgpu_svm_range_map_commit(
     // notifier in between leaves PTEs on frames the CPU no longer maps.
     drm_gpusvm_notifier_unlock(svm.gpusvm);
     unlocked_early = true;
-    ret = yield* amdgpu_svm_range_update_gpu_range(svm, range, range_pte_flags, true, true, fence);
+    ret = yield* amdgpu_svm_range_update_gpu_range(
+      svm,
+      range,
+      range_pte_flags,
+      true,
+      true,
+      fence,
+      vram_flags,
+    );
   } else {
-    ret = yield* amdgpu_svm_range_update_gpu_range(svm, range, range_pte_flags, true, true, fence);
+    ret = yield* amdgpu_svm_range_update_gpu_range(
+      svm,
+      range,
+      range_pte_flags,
+      true,
+      true,
+      fence,
+      vram_flags,
+    );
   }
   if (!unlocked_early) drm_gpusvm_notifier_unlock(svm.gpusvm);
   if (eviction_locked) amdgpu_vm_eviction_unlock(svm.vm);
@@ -135,7 +166,9 @@ function* amdgpu_svm_range_map_commit(
  * amdgpu_svm_range_map (V1 patch 07): map pages [start, end) with `attrs` range by range.
  * A hole before the next VMA is -EFAULT; find_or_insert's -EPERM (a writable mapping of a
  * read-only VMA) sets read_only and retries once, and the PTEs lose WRITEABLE. svm_lock held
- * for write (the drm_gpusvm driver lock).
+ * for write (the drm_gpusvm driver lock). With `migration: true` (v8; left undone in the RFC,
+ * V1 patch 07) each range first moves where a prefetch (`prefetch`) or, in the fault handler,
+ * the preferred location asks (migrate.ts); a failed move maps in place.
  */
 export function* amdgpu_svm_range_map(
   svm: amdgpu_svm,
@@ -145,9 +178,14 @@ export function* amdgpu_svm_range_map(
   gpusvm_ctx: Readonly<drm_gpusvm_ctx>,
   pte_flags: number,
   in_fault = false,
+  prefetch = false,
 ): Co<number> {
   const gpusvm = svm.gpusvm;
   const sim = getSim();
+  const target =
+    in_fault || prefetch
+      ? amdgpu_svm_migrate_target_of(svm, attrs, in_fault ? 'fault' : 'prefetch')
+      : null;
   let addr = start;
   while (addr < end) {
     const vma_start = yield* drm_gpusvm_find_vma_start(gpusvm, addr, end);
@@ -164,7 +202,10 @@ export function* amdgpu_svm_range_map(
     const next_addr = drm_gpusvm_range_end(range);
     if (next_addr <= addr) return -EINVAL;
     const range_pte_flags = map_ctx.read_only ? pte_flags & ~AMDGPU_PTE_WRITEABLE : pte_flags;
-    const skip_map = range_attr_match(range, attrs, range_pte_flags);
+    // SIM: a range the option moved (or tried to) is mapped afresh, not through the skip
+    // path, whose revalidation would only answer -EAGAIN for the pages the move replaced.
+    if (target) yield* amdgpu_svm_range_migrate(svm, range.itree.start, next_addr, target, 0);
+    const skip_map = !target && range_attr_match(range, attrs, range_pte_flags);
     let ret = 0;
     if (!skip_map) ret = yield* drm_gpusvm_range_get_pages(gpusvm, range, map_ctx);
     if (!ret)
@@ -192,7 +233,8 @@ export function* amdgpu_svm_range_map(
 
 /**
  * amdgpu_svm_range_map_interval (V1 patch 07): map pages [start_page, last_page] with
- * `attrs`: read-only context from GPU_RO, PTE flags from the attributes.
+ * `attrs`: read-only context from GPU_RO, PTE flags from the attributes (and, with
+ * `migration: true`, this GPU as device-private owner; `prefetch` migrates first).
  */
 export function* amdgpu_svm_range_map_interval(
   svm: amdgpu_svm,
@@ -200,10 +242,11 @@ export function* amdgpu_svm_range_map_interval(
   last_page: number,
   attrs: Readonly<amdgpu_svm_attrs>,
   in_fault = false,
+  prefetch = false,
 ): Co<number> {
-  const gpusvm_ctx: drm_gpusvm_ctx = {
+  const gpusvm_ctx: drm_gpusvm_ctx = amdgpu_svm_migration_ctx(svm, {
     read_only: (attrs.flags & AMDGPU_SVM_FLAGS.GPU_RO) !== 0,
-  };
+  });
   const pte_flags = amdgpu_svm_range_attr_pte_flags(svm, attrs);
   return yield* amdgpu_svm_range_map(
     svm,
@@ -213,6 +256,7 @@ export function* amdgpu_svm_range_map_interval(
     gpusvm_ctx,
     pte_flags,
     in_fault,
+    prefetch,
   );
 }
 
@@ -251,9 +295,11 @@ export function* amdgpu_svm_range_map_attr_ranges(
 
 /**
  * amdgpu_svm_range_apply_attr_change (V1 patch 07; rfc-series.md §2.2): what each trigger
- * does. Access lost: nothing (as KFD; unmapping is a TODO). Access gained: remap when XNACK
- * is off or GPU_ALWAYS_MAPPED is set. PTE or mapping flags changed with access: remap.
- * LOCATION_CHANGE: migration is a TODO. svm_lock held for write.
+ * does. Access lost: nothing (as KFD; unmapping left undone in the RFC). Access gained: remap
+ * when XNACK is off or GPU_ALWAYS_MAPPED is set. PTE or mapping flags changed with access:
+ * remap. LOCATION_CHANGE: left undone in the RFC (V1 patch 07); with `migration: true` (v8)
+ * a prefetch to this GPU migrates and maps the interval.
+ * svm_lock held for write.
  */
 export function* amdgpu_svm_range_apply_attr_change(
   svm: amdgpu_svm,
@@ -266,7 +312,7 @@ export function* amdgpu_svm_range_apply_attr_change(
   let update_mapping = false;
   if (trigger & AMDGPU_SVM_ATTR_TRIGGER_ACCESS_CHANGE) {
     if (!new_access && old_access) {
-      // Do nothing, as kfd svm. TODO in the RFC: unmap ranges that lost access.
+      // Do nothing, as kfd svm. Left undone in the RFC: unmap ranges that lost access.
     } else if (new_access) {
       if (NEED_REBUILD(svm) || new_attrs.flags & AMDGPU_SVM_FLAGS.GPU_ALWAYS_MAPPED)
         update_mapping = true;
@@ -278,7 +324,14 @@ export function* amdgpu_svm_range_apply_attr_change(
     new_access
   )
     update_mapping = true;
-  // AMDGPU_SVM_ATTR_TRIGGER_LOCATION_CHANGE: TODO in the RFC (migration).
+  // AMDGPU_SVM_ATTR_TRIGGER_LOCATION_CHANGE: left undone in the RFC (V1 patch 07, migration);
+  // the `migration: true` option does it as v8 (migrate.ts).
+  let prefetch = false;
+  if (trigger & AMDGPU_SVM_ATTR_TRIGGER_LOCATION_CHANGE && amdgpu_svm_migration_enabled(svm)) {
+    const target = amdgpu_svm_migrate_target_of(svm, new_attrs, 'prefetch');
+    // (PREFETCH_LOC sysmem moves the pages back after SET: ioctl.ts.)
+    if (target === 'vram' && new_access) update_mapping = prefetch = true;
+  }
   if (!update_mapping) return 0;
-  return yield* amdgpu_svm_range_map_interval(svm, start, last, new_attrs);
+  return yield* amdgpu_svm_range_map_interval(svm, start, last, new_attrs, false, prefetch);
 }

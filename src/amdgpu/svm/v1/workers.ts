@@ -5,6 +5,7 @@
  * resume of the KFD queues), and the flush, sync and fini helpers.
  */
 import { drm_gpusvm_notifier_lock, drm_gpusvm_notifier_unlock } from '../../../drm/index.js';
+import { EFAULT } from '../../../sim/errno.js';
 import { atomic_cmpxchg, atomic_read, atomic_set } from '../../../sim/kref.js';
 import { down_write, spin_lock, spin_unlock, up_write } from '../../../sim/locks.js';
 import { getSim } from '../../../sim/scheduler.js';
@@ -127,6 +128,16 @@ function* amdgpu_svm_range_restore_pass(svm: amdgpu_svm): Co<boolean> {
     const ret = yield* amdgpu_svm_range_map_attr_ranges(svm, op.start, op.last);
     up_write(svm.svm_lock);
     getSim().trace.emit('svm.work', { gpu: svm.adev.name, work: 'restore', action: 'map', ret });
+    // SIM (fix): a restore queued while the mm was dying (with `migration: true`, another
+    // process's VRAM eviction holds the mm across its invalidation and its last mmput)
+    // fails -EFAULT for good; requeued it would be dequeued again by this very loop for
+    // ever. Dropped, as KFD's restore worker does when get_task_mm finds the mm gone.
+    if (ret === -EFAULT && (svm.gpusvm.mm?.mm_users ?? 0) <= 0) {
+      yield* range_put_if_dequeued(svm, op.range);
+      yield* spin_lock(w.gc_lock);
+      op = range_dequeue_locked(svm, w.restore_work_list, true);
+      continue;
+    }
     if (ret) {
       yield* spin_lock(w.gc_lock);
       range_requeue_restore_locked(svm, op.range, op.start, op.last);

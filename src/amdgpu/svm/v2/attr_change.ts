@@ -34,7 +34,7 @@ function attr_change_needs_mapping(
   let update_mapping = false;
   if (trigger & AMDGPU_SVM_ATTR_TRIGGER_ACCESS_CHANGE) {
     if (!new_access && old_access) {
-      // Do nothing, align with kfd svm. TODO: unmap ranges from GPU that lost access
+      // Do nothing, align with kfd svm. Left undone in the RFC: unmap ranges that lost access
     } else if (new_access) {
       if (XNACK_OFF(svm) || new_flags & AMDGPU_SVM_FLAGS.GPU_ALWAYS_MAPPED) update_mapping = true;
     }

@@ -11,7 +11,7 @@
  * Faults with no VMA (or a dying mm) are acknowledged with 0: the GPU replays them until the
  * job timeout (clarifications.md §7).
  */
-import { IS_ERR } from '../../../drm/index.js';
+import { IS_ERR, drm_gpusvm_range_end, drm_gpusvm_range_start } from '../../../drm/index.js';
 import { VM_IO, VM_MIXEDMAP, VM_PFNMAP, VM_READ, VM_WRITE } from '../../../mm/consts.js';
 import { mmap_read_lock, mmap_read_unlock } from '../../../mm/mm_struct.js';
 import type { MmStruct, VmAreaStruct } from '../../../mm/mm_types.js';
@@ -43,6 +43,7 @@ import {
   amdgpu_svm_attr_set_default,
   type amdgpu_svm_attr_range,
 } from '../attr_types.js';
+import { amdgpu_svm_migrate_target_of, amdgpu_svm_range_migrate } from '../migrate.js';
 import { amdgpu_svm_garbage_collector } from './gc.js';
 import {
   amdgpu_svm_range_find_or_insert,
@@ -236,7 +237,15 @@ export function* amdgpu_svm_range_map_fault(
       fault_step(svm, fault_page, 'valid', SVM_FAULTS_VALID);
       return 0; // goto out: "valid range, skip"
     }
-    // TODO: add migration
+    // Migration (left undone in the RFC, V3 patch 11; v8 migrates to the preferred GPU
+    // before get_pages when device memory is possible): a failed move maps in place.
+    yield* amdgpu_svm_range_migrate(
+      svm,
+      drm_gpusvm_range_start(range),
+      drm_gpusvm_range_end(range),
+      amdgpu_svm_migrate_target_of(svm, attrs, 'fault'),
+      map_ctx.timeslice_ms ?? 0,
+    );
     ret = yield* amdgpu_svm_range_get_pages(svm, range, map_ctx);
     if (ret === -EOPNOTSUPP || ret === -EFAULT) {
       map_ctx.timeslice_ms = (map_ctx.timeslice_ms ?? 0) * 2;

@@ -2,7 +2,8 @@
  * The `rfc-v2` design: the series' second design, the code posted as "[RFC V3 00/12]" on
  * 20 Apr 2026 (shared/spec/rfc-series.md §0, "the V2 design"): fault-driven with XNACK on.
  * Importing this module registers its driver (designs.ts registerDriver). No VRAM migration:
- * V3 hard-codes devmem_possible = false (clarifications.md §6).
+ * V3 hard-codes devmem_possible = false (clarifications.md §6); the option `migration: true`
+ * adds v8's (migrate.ts: prefetch in map_attr_range, preferred location in map_fault).
  *
  * Overview
  * - What V2 plugs into the shared core (amdgpu_svm_design): work_init / work_fini / flush /

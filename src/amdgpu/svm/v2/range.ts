@@ -31,7 +31,10 @@ import { dma_fence_wait, type FenceOut } from '../../fence.js';
 import { amdgpu_vm_update_pdes, amdgpu_vm_update_range } from '../../vm_pt.js';
 import type { amdgpu_svm } from '../amdgpu_svm.js';
 import { amdgpu_svm_range_lock_vm_pd, amdgpu_svm_range_unlock_vm_pd } from '../amdgpu_svm_gpu.js';
-import { amdgpu_svm_range_attr_pte_flags } from '../amdgpu_svm_pte.js';
+import {
+  amdgpu_svm_range_attr_pte_flags,
+  amdgpu_svm_range_vram_pte_flags,
+} from '../amdgpu_svm_pte.js';
 import {
   range_has_access,
   range_invalidate_gpu_mapping,
@@ -42,10 +45,18 @@ import {
 import { amdgpu_svm_attr_get_bounds_locked } from '../attr_tree.js';
 import {
   AMDGPU_SVM_ULONG_MAX,
+  amdgpu_svm_attr_devmem_possible,
   amdgpu_svm_attr_prefer_vram,
   type amdgpu_svm_attr_range,
   type amdgpu_svm_attrs,
 } from '../attr_types.js';
+import { AMDGPU_INTERCONNECT_VRAM } from '../devmem.js';
+import {
+  amdgpu_svm_migrate_target_of,
+  amdgpu_svm_migration_ctx,
+  amdgpu_svm_migration_enabled,
+  amdgpu_svm_range_migrate,
+} from '../migrate.js';
 import { AMDGPU_SVM_FLAGS } from '../uapi.js';
 import {
   SVM_GET_PAGES_ERRORS,
@@ -146,7 +157,8 @@ export function* amdgpu_svm_range_zap_ptes(
 /**
  * amdgpu_svm_range_update_gpu_range (V3 patch 07): one amdgpu_vm_update_range per DMA entry
  * (V3 dropped V1's coalescing; V7 brought it back), flush_tlb and the fence with the last
- * segment. A non-system entry is -EOPNOTSUPP. notifier_lock held.
+ * segment. A non-system entry is -EOPNOTSUPP, unless `vram_pte_flags` is given (`migration:
+ * true`, v8): an own-VRAM entry then maps with those flags. notifier_lock held.
  */
 export function* amdgpu_svm_range_update_gpu_range(
   svm: amdgpu_svm,
@@ -155,6 +167,7 @@ export function* amdgpu_svm_range_update_gpu_range(
   flush_tlb: boolean,
   wait_fence: boolean,
   fence: FenceOut,
+  vram_pte_flags: number | null = null,
 ): Co<number> {
   lockdep_assert_held(svm.gpusvm.notifier_lock);
   const range_start_page = drm_gpusvm_range_start(range);
@@ -166,7 +179,10 @@ export function* amdgpu_svm_range_update_gpu_range(
   while (mapped_pages < npages) {
     const entry = dma_addr[dma_idx++] as drm_pagemap_addr;
     const seg_pages = Math.min(2 ** entry.order, npages - mapped_pages);
-    if (entry.proto !== DRM_INTERCONNECT_SYSTEM) return -EOPNOTSUPP;
+    if (entry.proto !== DRM_INTERCONNECT_SYSTEM) {
+      if (vram_pte_flags === null || entry.proto !== AMDGPU_INTERCONNECT_VRAM) return -EOPNOTSUPP;
+    }
+    const seg_flags = entry.proto === DRM_INTERCONNECT_SYSTEM ? pte_flags : (vram_pte_flags ?? 0);
     const start_page = range_start_page + mapped_pages;
     const last_page = start_page + seg_pages - 1;
     mapped_pages += seg_pages;
@@ -181,7 +197,7 @@ export function* amdgpu_svm_range_update_gpu_range(
       null,
       start_page,
       last_page,
-      pte_flags,
+      seg_flags,
       0,
       entry.addr,
       null,
@@ -258,7 +274,18 @@ export function* amdgpu_svm_range_update_mapping(
     range_invalidate_gpu_mapping(range);
     ret = -EAGAIN;
   } else {
-    ret = yield* amdgpu_svm_range_update_gpu_range(svm, range, pte_flags, flush_tlb, wait, fence);
+    const vram_flags = amdgpu_svm_migration_enabled(svm)
+      ? amdgpu_svm_range_vram_pte_flags(svm, attrs_flags, pte_flags)
+      : null;
+    ret = yield* amdgpu_svm_range_update_gpu_range(
+      svm,
+      range,
+      pte_flags,
+      flush_tlb,
+      wait,
+      fence,
+      vram_flags,
+    );
   }
   drm_gpusvm_notifier_unlock(svm.gpusvm);
   memalloc_noreclaim_restore(flags);
@@ -286,25 +313,30 @@ export function* amdgpu_svm_range_update_mapping(
 
 /**
  * The drm_gpusvm_ctx of map_attr_range and map_fault (V3 patches 07 and 11): read_only from
- * GPU_RO; devmem_possible hard-coded false ("TODO: add migration"), so devmem_only,
- * check_pages_threshold and timeslice_ms come out 0 / false.
+ * GPU_RO; devmem_possible hard-coded false in the RFC (migration left undone in V3), so
+ * devmem_only, check_pages_threshold and timeslice_ms come out 0 / false. With `migration:
+ * true` (v8): amdgpu_svm_attr_devmem_possible, device_private_page_owner and allow_mixed
+ * (migrate.ts). SIM: devmem_only stays false with the option, so that a range whose
+ * migration failed (or a CPU fault took back) maps in system memory (clarifications §6).
  */
 export function amdgpu_svm_v2_map_ctx(
   svm: amdgpu_svm,
   attrs: Readonly<amdgpu_svm_attrs>,
   with_timeslice: boolean,
 ): drm_gpusvm_ctx {
-  // The RFC computes amdgpu_svm_attr_devmem_possible(svm, attrs), then overrides it:
-  const devmem_possible = false; // TODO: add migration
+  // The RFC computes amdgpu_svm_attr_devmem_possible(svm, attrs), then overrides it with
+  // false (migration left undone in V3); the migration option keeps the computed value.
+  const migration = amdgpu_svm_migration_enabled(svm);
+  const devmem_possible = migration && amdgpu_svm_attr_devmem_possible(svm, attrs);
   const need_vram_migration = amdgpu_svm_attr_prefer_vram(svm, attrs);
   const ctx: drm_gpusvm_ctx = {
     read_only: (attrs.flags & AMDGPU_SVM_FLAGS.GPU_RO) !== 0,
     devmem_possible,
     check_pages_threshold: devmem_possible ? SZ_64K_PAGES : 0,
-    devmem_only: need_vram_migration && devmem_possible,
+    devmem_only: need_vram_migration && devmem_possible && !migration,
   };
   if (with_timeslice) ctx.timeslice_ms = need_vram_migration && devmem_possible ? 5 : 0;
-  return ctx;
+  return amdgpu_svm_migration_ctx(svm, ctx);
 }
 
 /**
@@ -327,11 +359,19 @@ export function* amdgpu_svm_range_map_attr_range(
     const next_addr = drm_gpusvm_range_end(range);
     if (next_addr <= addr) return -EINVAL;
     const range_pte_flags = amdgpu_svm_range_attr_pte_flags(svm, attrs, map_ctx.read_only);
+    // Migration (left undone in the RFC, V3 patch 07; v8 migrates the prefetched range
+    // before mapping): a failed move maps the pages where they are.
+    yield* amdgpu_svm_range_migrate(
+      svm,
+      drm_gpusvm_range_start(range),
+      next_addr,
+      amdgpu_svm_migrate_target_of(svm, attrs, 'prefetch'),
+      0,
+    );
     if (yield* amdgpu_svm_range_is_valid(svm, range, attrs, range_pte_flags)) {
       addr = next_addr;
       continue;
     }
-    // TODO: add migration
     let ret = yield* amdgpu_svm_range_get_pages(svm, range, map_ctx);
     if (ret) return ret;
     ret = yield* amdgpu_svm_range_update_mapping(
