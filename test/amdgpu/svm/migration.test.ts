@@ -3,7 +3,7 @@
  * `rfc-v1` and `rfc-v2`: both designs declare it (default off); VRAM pages map with the
  * 'vram-local' PTE flags; and every migration scenario (prefetch to VRAM and back, preferred
  * location on a GPU fault, ACCESS_IN_PLACE, a CPU fault back, VRAM pressure with the single
- * eviction and the in-place fallback, two GPUs ping-ponging) passes timed and under 50
+ * eviction and the in-place fallback, two GPUs ping-ponging) passes timed and under 200
  * random schedules with no oracle violation.
  */
 import { readdirSync } from 'node:fs';
@@ -34,7 +34,7 @@ const files = ['scenarios/rfc-v1', 'scenarios/rfc-v2'].flatMap((dir) =>
     .filter((f) => f.startsWith('migration-') && f.endsWith('.yaml'))
     .map((f) => join(dir, f)),
 );
-const SEEDS = Array.from({ length: 50 }, (_, i) => i + 1);
+const SEEDS = Array.from({ length: 200 }, (_, i) => i + 1);
 
 describe('migration option', () => {
   it('is declared by both designs, default off', () => {
@@ -91,7 +91,7 @@ describe('migration option', () => {
   });
 
   it.each(files)(
-    '%s passes timed and under 50 random schedules',
+    '%s passes timed and under 200 random schedules',
     (file) => {
       const s = loadScenario(file);
       const timed = runScenario(s);
