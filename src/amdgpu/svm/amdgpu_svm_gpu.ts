@@ -80,7 +80,8 @@ export function* amdgpu_svm_range_update_gpu(
  * amdgpu_svm_range_update_gpu_range (V1 patch 07): program the whole range from its DMA
  * addresses, coalescing physically contiguous entries into one amdgpu_vm_update_range each
  * (a contiguous segment at its first DMA address); flush_tlb and the fence go with the last
- * segment. A non-system entry is -EOPNOTSUPP (V1 maps system pages only), unless
+ * segment. `coalesce` false is V3's one update per DMA entry (V3 patch 07 dropped the
+ * coalescing; V7 brought it back). A non-system entry is -EOPNOTSUPP (V1 maps system pages only), unless
  * `vram_pte_flags` is given (`migration: true`, v8): an own-VRAM entry then maps with those
  * flags, segments splitting where the protocol changes. notifier_lock held.
  */
@@ -92,6 +93,7 @@ export function* amdgpu_svm_range_update_gpu_range(
   wait_fence: boolean,
   fence: FenceOut,
   vram_pte_flags: number | null = null,
+  coalesce = true,
 ): Co<number> {
   // FLAW flaw-unlocked-commit (spec §7.5, patch 07): that variant writes the PTEs after
   // dropping notifier_lock, so the rule is not asserted there (the oracle finds what breaks).
@@ -110,7 +112,7 @@ export function* amdgpu_svm_range_update_gpu_range(
       if (vram_pte_flags === null || entry.proto !== AMDGPU_INTERCONNECT_VRAM) return -EOPNOTSUPP;
     }
     const seg_flags = entry.proto === DRM_INTERCONNECT_SYSTEM ? pte_flags : (vram_pte_flags ?? 0);
-    while (mapped_pages + seg_pages < npages) {
+    while (coalesce && mapped_pages + seg_pages < npages) {
       const next = dma_addr[dma_idx] as drm_pagemap_addr;
       const next_pages = Math.min(2 ** next.order, npages - (mapped_pages + seg_pages));
       if (next.proto !== entry.proto || next.addr !== seg_addr + seg_pages) break;

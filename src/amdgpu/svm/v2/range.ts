@@ -15,10 +15,8 @@ import {
   drm_gpusvm_range_find_or_insert,
   drm_gpusvm_range_get_pages,
   drm_gpusvm_range_start,
-  DRM_INTERCONNECT_SYSTEM,
   type drm_gpusvm_ctx,
   type drm_gpusvm_range,
-  type drm_pagemap_addr,
 } from '../../../drm/index.js';
 import type { MmuNotifierRange } from '../../../mm/mm_types.js';
 import { EAGAIN, EINVAL, EOPNOTSUPP, EPERM } from '../../../sim/errno.js';
@@ -30,7 +28,11 @@ import type { amdgpu_vm } from '../../amdgpu.js';
 import { dma_fence_wait, type FenceOut } from '../../fence.js';
 import { amdgpu_vm_update_pdes, amdgpu_vm_update_range } from '../../vm_pt.js';
 import type { amdgpu_svm } from '../amdgpu_svm.js';
-import { amdgpu_svm_range_lock_vm_pd, amdgpu_svm_range_unlock_vm_pd } from '../amdgpu_svm_gpu.js';
+import {
+  amdgpu_svm_range_lock_vm_pd,
+  amdgpu_svm_range_unlock_vm_pd,
+  amdgpu_svm_range_update_gpu_range as update_gpu_range_common,
+} from '../amdgpu_svm_gpu.js';
 import {
   amdgpu_svm_range_attr_pte_flags,
   amdgpu_svm_range_vram_pte_flags,
@@ -50,7 +52,6 @@ import {
   type amdgpu_svm_attr_range,
   type amdgpu_svm_attrs,
 } from '../attr_types.js';
-import { AMDGPU_INTERCONNECT_VRAM } from '../devmem.js';
 import {
   amdgpu_svm_migrate_target_of,
   amdgpu_svm_migration_ctx,
@@ -157,10 +158,10 @@ export function* amdgpu_svm_range_zap_ptes(
 /**
  * amdgpu_svm_range_update_gpu_range (V3 patch 07): one amdgpu_vm_update_range per DMA entry
  * (V3 dropped V1's coalescing; V7 brought it back), flush_tlb and the fence with the last
- * segment. A non-system entry is -EOPNOTSUPP, unless `vram_pte_flags` is given (`migration:
- * true`, v8): an own-VRAM entry then maps with those flags. notifier_lock held.
+ * segment; own-VRAM entries with `vram_pte_flags` under `migration: true`. The shared
+ * function with coalescing off. notifier_lock held.
  */
-export function* amdgpu_svm_range_update_gpu_range(
+export function amdgpu_svm_range_update_gpu_range(
   svm: amdgpu_svm,
   range: amdgpu_svm_range,
   pte_flags: number,
@@ -169,44 +170,16 @@ export function* amdgpu_svm_range_update_gpu_range(
   fence: FenceOut,
   vram_pte_flags: number | null = null,
 ): Co<number> {
-  lockdep_assert_held(svm.gpusvm.notifier_lock);
-  const range_start_page = drm_gpusvm_range_start(range);
-  const npages = drm_gpusvm_range_end(range) - range_start_page;
-  const dma_addr = range.pages.dma_addr;
-  if (!dma_addr || !npages) return -EINVAL;
-  let mapped_pages = 0;
-  let dma_idx = 0;
-  while (mapped_pages < npages) {
-    const entry = dma_addr[dma_idx++] as drm_pagemap_addr;
-    const seg_pages = Math.min(2 ** entry.order, npages - mapped_pages);
-    if (entry.proto !== DRM_INTERCONNECT_SYSTEM) {
-      if (vram_pte_flags === null || entry.proto !== AMDGPU_INTERCONNECT_VRAM) return -EOPNOTSUPP;
-    }
-    const seg_flags = entry.proto === DRM_INTERCONNECT_SYSTEM ? pte_flags : (vram_pte_flags ?? 0);
-    const start_page = range_start_page + mapped_pages;
-    const last_page = start_page + seg_pages - 1;
-    mapped_pages += seg_pages;
-    const is_last_seg = mapped_pages === npages;
-    const ret = yield* amdgpu_vm_update_range(
-      svm.adev,
-      svm.vm,
-      false,
-      false,
-      flush_tlb && is_last_seg,
-      true,
-      null,
-      start_page,
-      last_page,
-      seg_flags,
-      0,
-      entry.addr,
-      null,
-      null,
-      wait_fence && is_last_seg ? fence : null,
-    );
-    if (ret) return ret;
-  }
-  return 0;
+  return update_gpu_range_common(
+    svm,
+    range,
+    pte_flags,
+    flush_tlb,
+    wait_fence,
+    fence,
+    vram_pte_flags,
+    false,
+  );
 }
 
 /**
