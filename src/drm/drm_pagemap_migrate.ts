@@ -3,9 +3,9 @@
  * ≈L520-720 with its batching helpers; spec drm-gpusvm.md §6.3). All or nothing: every page
  * of [start, end) must be collected, else -EBUSY.
  *
- * Page selection: system and device-coherent pages, as in the RFC's v6.18 base (the FIXME
- * that leaves out MIGRATE_VMA_SELECT_DEVICE_PRIVATE, so device-to-device moves bounce
- * through RAM); mdetails.select_device_private adds device-private pages of the same owner
+ * Page selection: system and device-coherent pages, as in the RFC's v6.18 base, which leaves
+ * out MIGRATE_VMA_SELECT_DEVICE_PRIVATE (it hung intermittently), so device-to-device moves
+ * bounce through RAM; mdetails.select_device_private adds device-private pages of the same owner
  * as newer kernels do. Called with mmap_lock held (populate_mm).
  */
 import { EBUSY, EINVAL, ENOENT, EOPNOTSUPP } from '../sim/errno.js';

@@ -150,8 +150,8 @@ export interface drm_pagemap_migrate_details {
   source_peer_migrates?: boolean;
   /**
    * SIM: also select device-private pages (MIGRATE_VMA_SELECT_DEVICE_PRIVATE), as kernels
-   * after the RFC's v6.18 base do. Off: system and device-coherent pages only (the FIXME of
-   * drm_pagemap_migrate_to_devmem), so device-to-device moves bounce through RAM.
+   * after the RFC's v6.18 base do. Off: system and device-coherent pages only, as v6.18's
+   * drm_pagemap_migrate_to_devmem selects, so device-to-device moves bounce through RAM.
    */
   select_device_private?: boolean;
 }
