@@ -10,7 +10,7 @@
  * migrate_vma_pages sends MMU_NOTIFY_MIGRATE again before it populates holes. finalize
  * points the migration entries at the destination frames (device-private entries for
  * device-private frames) or back at the sources, and counts migrated_pages_to_vram /
- * migrated_pages_to_ram by direction.
+ * migrated_pages_to_ram / migrated_pages_dev_to_dev by direction.
  */
 import { EINVAL } from '../sim/errno.js';
 import { getSim } from '../sim/scheduler.js';
@@ -180,6 +180,8 @@ function count_direction(sys: MmSystem, from: number, to: number): void {
   if (to_dev && !from_dev) getSim().account('migrated_pages_to_vram', 1, 'migrated_page_to_vram');
   else if (!to_dev && from_dev)
     getSim().account('migrated_pages_to_ram', 1, 'migrated_page_to_ram');
+  else if (to_dev && from_dev)
+    getSim().account('migrated_pages_dev_to_dev', 1, 'migrated_page_dev_to_dev');
 }
 
 function release_dst(sys: MmSystem, page: number): void {

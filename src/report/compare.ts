@@ -59,7 +59,8 @@ export type MetricName = keyof typeof METRICS;
 
 function metricsOf(r: RunResult): Record<MetricName, number> {
   const c = (k: string): number => r.counters[k] ?? 0;
-  const migrated = c('migrated_pages_to_vram') + c('migrated_pages_to_ram');
+  const migrated =
+    c('migrated_pages_to_vram') + c('migrated_pages_to_ram') + c('migrated_pages_dev_to_dev');
   return {
     virtual_time_ns: r.time,
     gpu_stall_ns: c('gpu_stall_quiesced_ns') + c('gpu_stall_fault_ns'),

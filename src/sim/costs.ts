@@ -32,6 +32,10 @@ export const DEFAULT_COSTS = {
   restore_work_run: { ns: 5_000, source: 'guess: worker wake-up' },
   migrated_page_to_vram: { ns: 1_400, source: 'Xe 2 MiB migrate 942 us minus copy 223 us, / 512' },
   migrated_page_to_ram: { ns: 1_400, source: 'as migrated_page_to_vram' },
+  migrated_page_dev_to_dev: {
+    ns: 1_400,
+    source: 'as migrated_page_to_vram: no published P2P migration figure',
+  },
   migrate_byte: { ns: 0.106, source: 'Xe VRAM copy 2 MiB in 223 us (9.4 GB/s)' },
   cpu_fault: { ns: 1_000, source: 'guess: anonymous page fault' },
   cpu_page_migrate: { ns: 3_900, source: 'move_pages 512 x 4 KiB in 1987 us (Zi Yan 2017)' },
