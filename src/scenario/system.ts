@@ -133,6 +133,10 @@ export function resolveSystem(s: Scenario, o: SystemOverrides = {}): Resolved {
     }
   }
   if (info) for (const [n, d] of Object.entries(info.options)) options[n] ??= d.default;
+  for (const [name, d] of Object.entries(info?.options ?? {})) {
+    if (d.requires && options[name] && !options[d.requires])
+      add(['system', 'options', name], `option '${name}' needs '${d.requires}: true'`);
+  }
   checkGpuNames(s, new Set(gpus.map((g) => g.name)), add);
   if (issues.length)
     return { ok: false, issues: issues.sort((a, b) => a.line - b.line || a.col - b.col) };

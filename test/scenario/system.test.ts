@@ -106,6 +106,19 @@ steps:
       "2:50 system.options.noisy: option 'noisy' takes true or false",
       "2:59 system.options.loud: design test-mirror has no option 'loud' (known: noisy, liar)",
     ]);
+    // An option that needs another one (designs.ts `requires`).
+    expect(
+      issues(
+        'name: p\nsystem: { design: rfc-v2, options: { select-device-private: true } }\nsteps: [settle]\n',
+      ),
+    ).toEqual([
+      "2:61 system.options.select-device-private: option 'select-device-private' needs 'migration: true'",
+    ]);
+    expect(
+      resolve(
+        'name: p\nsystem:\n  design: rfc-v1\n  options: { migration: true, select-device-private: true }\nsteps: [settle]\n',
+      ).ok,
+    ).toBe(true);
     expect(
       issues('name: g\nsteps: [{ gpu.read: { gpu: gpu1, at: 0x1000, size: 4096 } }]\n', {
         gpus: 1,

@@ -20,7 +20,8 @@ import { dma_fence_wait, type FenceOut } from '../fence.js';
 import { amdgpu_vm_lock_pd, amdgpu_vm_unlock_pd } from '../vm.js';
 import { amdgpu_vm_update_pdes, amdgpu_vm_update_range } from '../vm_pt.js';
 import type { amdgpu_svm } from './amdgpu_svm.js';
-import { AMDGPU_INTERCONNECT_VRAM } from './devmem.js';
+import { AMDGPU_INTERCONNECT_P2P, AMDGPU_INTERCONNECT_VRAM } from './devmem.js';
+import type { amdgpu_svm_vram_pte_flags } from './amdgpu_svm_pte.js';
 
 /**
  * amdgpu_svm_range_lock_vm_pd (V1 patch 07): lock the VM's root page directory through
@@ -76,14 +77,27 @@ export function* amdgpu_svm_range_update_gpu(
   return ret;
 }
 
+/** v8: the PTE flags for a DMA entry of protocol `proto`; null when this mapping has none. */
+function amdgpu_svm_entry_pte_flags(
+  proto: number,
+  pte_flags: number,
+  vram: amdgpu_svm_vram_pte_flags | null,
+): number | null {
+  if (proto === DRM_INTERCONNECT_SYSTEM) return pte_flags;
+  if (proto === AMDGPU_INTERCONNECT_VRAM) return vram?.local ?? null;
+  if (proto === AMDGPU_INTERCONNECT_P2P) return vram?.remote ?? null;
+  return null;
+}
+
 /**
  * amdgpu_svm_range_update_gpu_range (V1 patch 07): program the whole range from its DMA
  * addresses, coalescing physically contiguous entries into one amdgpu_vm_update_range each
  * (a contiguous segment at its first DMA address); flush_tlb and the fence go with the last
  * segment. `coalesce` false is V3's one update per DMA entry (V3 patch 07 dropped the
- * coalescing; V7 brought it back). A non-system entry is -EOPNOTSUPP (V1 maps system pages only), unless
- * `vram_pte_flags` is given (`migration: true`, v8): an own-VRAM entry then maps with those
- * flags, segments splitting where the protocol changes. notifier_lock held.
+ * coalescing; V7 brought it back). A non-system entry is -EOPNOTSUPP (V1 maps system pages
+ * only), unless `vram_pte_flags` is given (`migration: true`, v8): an own-VRAM entry then
+ * maps with its `local` flags and a peer's (P2P) with its `remote` flags, segments
+ * splitting where the protocol changes. notifier_lock held.
  */
 export function* amdgpu_svm_range_update_gpu_range(
   svm: amdgpu_svm,
@@ -92,7 +106,7 @@ export function* amdgpu_svm_range_update_gpu_range(
   flush_tlb: boolean,
   wait_fence: boolean,
   fence: FenceOut,
-  vram_pte_flags: number | null = null,
+  vram_pte_flags: amdgpu_svm_vram_pte_flags | null = null,
   coalesce = true,
 ): Co<number> {
   // FLAW flaw-unlocked-commit (spec §7.5, patch 07): that variant writes the PTEs after
@@ -108,10 +122,8 @@ export function* amdgpu_svm_range_update_gpu_range(
     const entry = dma_addr[dma_idx++] as drm_pagemap_addr;
     let seg_pages = Math.min(2 ** entry.order, npages - mapped_pages);
     const seg_addr = entry.addr;
-    if (entry.proto !== DRM_INTERCONNECT_SYSTEM) {
-      if (vram_pte_flags === null || entry.proto !== AMDGPU_INTERCONNECT_VRAM) return -EOPNOTSUPP;
-    }
-    const seg_flags = entry.proto === DRM_INTERCONNECT_SYSTEM ? pte_flags : (vram_pte_flags ?? 0);
+    const seg_flags = amdgpu_svm_entry_pte_flags(entry.proto, pte_flags, vram_pte_flags);
+    if (seg_flags === null) return -EOPNOTSUPP;
     while (coalesce && mapped_pages + seg_pages < npages) {
       const next = dma_addr[dma_idx] as drm_pagemap_addr;
       const next_pages = Math.min(2 ** next.order, npages - (mapped_pages + seg_pages));

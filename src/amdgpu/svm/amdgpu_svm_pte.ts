@@ -34,21 +34,27 @@ export function amdgpu_svm_range_attr_pte_flags(
   });
 }
 
+/** PTE flags of a range's VRAM entries (`migration: true`): own VRAM and a peer's (P2P). */
+export interface amdgpu_svm_vram_pte_flags {
+  readonly local: number;
+  readonly remote: number;
+}
+
 /**
- * v8 amdgpu_svm_range_attr_pte_flags for a page in the GPU's own VRAM (`migration: true`,
- * clarifications §6): the same attribute flags with domain 'vram-local' (no SYSTEM, no snoop,
- * local MTYPE); read-only when the system-memory flags `sys_pte_flags` lack WRITEABLE.
+ * v8 amdgpu_svm_range_attr_pte_flags for VRAM pages (`migration: true`, clarifications §6):
+ * the same attribute flags with domain 'vram-local' for the GPU's own VRAM (no SYSTEM, no
+ * snoop, local MTYPE) and 'vram-remote' for a peer's reached over P2P (remote MTYPE);
+ * read-only when the system-memory flags `sys_pte_flags` lack WRITEABLE.
  */
 export function amdgpu_svm_range_vram_pte_flags(
   svm: amdgpu_svm,
   attr_flags: number,
   sys_pte_flags: number,
-): number {
+): amdgpu_svm_vram_pte_flags {
   const read_only = (sys_pte_flags & AMDGPU_PTE_WRITEABLE) === 0;
-  return amdgpu_svm_range_attr_pte_flags(
-    svm,
-    { flags: attr_flags } as amdgpu_svm_attrs,
-    read_only,
-    'vram-local',
-  );
+  const attrs = { flags: attr_flags } as amdgpu_svm_attrs;
+  return {
+    local: amdgpu_svm_range_attr_pte_flags(svm, attrs, read_only, 'vram-local'),
+    remote: amdgpu_svm_range_attr_pte_flags(svm, attrs, read_only, 'vram-remote'),
+  };
 }

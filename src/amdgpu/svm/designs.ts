@@ -16,9 +16,26 @@ const MIGRATION_OPTION: DesignOption = {
   default: false,
 };
 
+/**
+ * The newer device-private selection between GPUs (migrate.ts, devmem.ts; drm-gpusvm.md
+ * §6.3, §7.8). Only meaningful with migration, so it requires it.
+ */
+const SELECT_DEVICE_PRIVATE_OPTION: DesignOption = {
+  description:
+    'With migration: the newer multi-device drm_pagemap (drm-gpusvm.md §6.3, §7.8). The GPUs ' +
+    'share one pagemap owner (a peer group, as an XGMI hive), migrate_to_devmem selects ' +
+    'device-private pages (MIGRATE_VMA_SELECT_DEVICE_PRIVATE, source_peer_migrates) so a move ' +
+    "between GPUs does not bounce through system memory, and a GPU maps a peer's VRAM in place " +
+    'over P2P. Off: the v6.18 selection of the RFC base.',
+  default: false,
+  requires: 'migration',
+};
+
 export interface DesignOption {
   readonly description: string;
   readonly default: boolean;
+  /** Another option this one only works with (the file is invalid when it is off). */
+  readonly requires?: string;
 }
 
 /** What a design's driver gets when a machine is built. */
@@ -92,6 +109,7 @@ registerDesign({
   // names, for the explorer to find; v1/flaws.ts says where each one is placed.
   options: {
     migration: MIGRATION_OPTION,
+    'select-device-private': SELECT_DEVICE_PRIVATE_OPTION,
     'flaw-eviction-lock': {
       description:
         'The v8 lock attempt (spec §7.5, patch 02: Honglei tried vm->eviction_lock and hit an ABBA ' +
@@ -138,5 +156,5 @@ registerDesign({
     "The series' second design (code posted as V3): fault-driven with XNACK on, ranges bounded " +
     'by attribute ranges, two-phase notifier, GC only, discard-and-refault on partial munmap.',
   defaultXnack: true,
-  options: { migration: MIGRATION_OPTION },
+  options: { migration: MIGRATION_OPTION, 'select-device-private': SELECT_DEVICE_PRIVATE_OPTION },
 });

@@ -13,7 +13,20 @@
  * Nothing here is wired into a design: a design with `migration: true` calls
  * amdgpu_svm_devmem_init per GPU at init, amdgpu_svm_migrate_to_vram before mapping
  * (prefetch, GPU fault with a VRAM preferred location), maps the result with get_pages
- * (device_private_page_owner = adev) and amdgpu_svm_devmem_fini at teardown.
+ * (device_private_page_owner = amdgpu_svm_devmem_owner) and amdgpu_svm_devmem_fini at
+ * teardown.
+ *
+ * Two page selections between GPUs:
+ * - v6.18 (the RFC's base, the default): each GPU's pagemap has its own owner, and
+ *   drm_pagemap_migrate_to_devmem leaves MIGRATE_VMA_SELECT_DEVICE_PRIVATE out, so a page in
+ *   another GPU's VRAM is never collected (-EBUSY: the caller evicts it to system memory
+ *   first) and hmm_range_fault migrates it to RAM before another GPU maps it; device_map
+ *   refuses a foreign device.
+ * - the newer multi-device drm_pagemap (`peer`): the GPUs of the machine form one peer group
+ *   with one pagemap owner (Xe's drm_pagemap_acquire_owner, an XGMI hive in KFD terms,
+ *   kfd-svm.md "Hive owner"); migration selects device-private pages of that owner with
+ *   source_peer_migrates (the source GPU copies straight into the destination VRAM), and
+ *   device_map gives a peer a P2P address, so a GPU maps a peer's VRAM in place.
  *
  * SIM: VRAM frames are freed one by one by their last put_page (drm_pagemap consumes the
  * reference amdgpu_vram_mgr_alloc gives each frame), not by devmem_release; devmem_release
@@ -60,6 +73,17 @@ import { amdgpu_vram_mgr_alloc, amdgpu_vram_mgr_owns } from '../vram.js';
 
 /** AMDGPU_INTERCONNECT_VRAM (v8 patch 07): the GPU's own VRAM. */
 export const AMDGPU_INTERCONNECT_VRAM = DRM_INTERCONNECT_DRIVER;
+/** AMDGPU_INTERCONNECT_P2P (v8 patch 07): a peer GPU's VRAM over the interconnect. */
+export const AMDGPU_INTERCONNECT_P2P = AMDGPU_INTERCONNECT_VRAM + 1;
+
+/**
+ * struct drm_pagemap_owner of the newest drm_pagemap (drm-gpusvm.md §7.8): the pgmap owner
+ * shared by a group of devices with a fast interconnect to each other. `devs` are the
+ * members' DMA devices, which device_map serves with P2P addresses.
+ */
+export class amdgpu_svm_peer_owner {
+  readonly devs = new Set<DmaDevice>();
+}
 
 /**
  * One VRAM allocation (Xe: the xe_bo of xe_drm_pagemap_populate_mm). `pfns` are its frames
@@ -86,8 +110,8 @@ export class amdgpu_svm_vram {
   readonly allocations: amdgpu_svm_devmem[] = [];
   /** Live device_map mappings. */
   device_mapped = 0;
-  /** drm_pagemap_migrate_details for populate_mm (e.g. select_device_private). */
-  mdetails: drm_pagemap_migrate_details = {};
+  /** drm_pagemap_migrate_details for populate_mm (the peer selection sets two of them). */
+  readonly mdetails: drm_pagemap_migrate_details;
   /** After amdgpu_svm_devmem_fini: populate_mm gives -ENODEV. */
   removed = false;
   next_seq = 0;
@@ -97,18 +121,25 @@ export class amdgpu_svm_vram {
     readonly adev: amdgpu_device,
     readonly sys: MmSystem,
     readonly drm: drm_device,
+    /** The peer group (newer selection), or null: the pagemap's owner is adev alone. */
+    readonly peer: amdgpu_svm_peer_owner | null,
   ) {
     this.pgmap = new DevPagemap(
       'MEMORY_DEVICE_PRIVATE',
       drm_pagemap_pagemap_ops_get(sys),
-      adev,
+      peer ?? adev,
       `vram:${adev.name}`,
     );
+    // Newest Xe xe_drm_pagemap_populate_mm: source_peer_migrates; and the selection of
+    // device-private pages the v6.18 code leaves out (drm_pagemap_migrate.ts).
+    this.mdetails = peer ? { select_device_private: true, source_peer_migrates: true } : {};
     this.devmem_ops = amdgpu_svm_devmem_ops(this);
   }
 }
 
 const registry = new WeakMap<MmSystem, Map<amdgpu_device, amdgpu_svm_vram>>();
+/** One peer group per machine (Xe: the global xe_owner_list, every device interconnected). */
+const peer_owners = new WeakMap<MmSystem, amdgpu_svm_peer_owner>();
 
 /** The device memory of `adev` on machine `sys`, if amdgpu_svm_devmem_init ran. */
 export function amdgpu_svm_devmem_get(
@@ -119,8 +150,18 @@ export function amdgpu_svm_devmem_get(
 }
 
 /**
+ * The pgmap owner of `adev`'s VRAM, which its mapping contexts pass as
+ * device_private_page_owner (Xe xe_svm_private_page_owner): the peer group with the newer
+ * selection, else adev itself (xe_svm_devm_owner). adev when it has no device memory.
+ */
+export function amdgpu_svm_devmem_owner(sys: MmSystem, adev: amdgpu_device): object {
+  return amdgpu_svm_devmem_get(sys, adev)?.pgmap.owner ?? adev;
+}
+
+/**
  * v8 amdgpu_svm migration init, after Xe xe_devm_add (xe_svm.c): a MEMORY_DEVICE_PRIVATE
- * dev_pagemap over the GPU's VRAM (owner = adev, xe_svm_devm_owner) with
+ * dev_pagemap over the GPU's VRAM (owner = adev, xe_svm_devm_owner; with `peer`, the
+ * machine's peer group as drm_pagemap_acquire_owner would give) with
  * drm_pagemap_pagemap_ops_get(), and a drm_pagemap over it. SIM: the VRAM region already
  * exists in the frame store (vram.ts), so it is registered rather than reserved;
  * `drm` should be the design's drm_of(adev) so device_map recognises the GPU's own DMA
@@ -130,12 +171,19 @@ export function amdgpu_svm_devmem_init(
   adev: amdgpu_device,
   sys: MmSystem,
   drm: drm_device = { name: adev.name, dev: new DmaDevice(adev.name, adev.phys) },
+  peer = false,
 ): amdgpu_svm_vram {
   let per = registry.get(sys);
   if (!per) registry.set(sys, (per = new Map<amdgpu_device, amdgpu_svm_vram>()));
   const old = per.get(adev);
   if (old) return old;
-  const vram = new amdgpu_svm_vram(adev, sys, drm);
+  let owner: amdgpu_svm_peer_owner | null = null;
+  if (peer) {
+    owner = peer_owners.get(sys) ?? new amdgpu_svm_peer_owner();
+    peer_owners.set(sys, owner);
+    owner.devs.add(drm.dev);
+  }
+  const vram = new amdgpu_svm_vram(adev, sys, drm, owner);
   memremap_register(sys, vram.pgmap, adev.vram.region);
   drm_pagemap_init(vram.dpagemap, vram.pgmap, drm, amdgpu_svm_pagemap_ops(vram), sys);
   per.set(adev, vram);
@@ -151,6 +199,7 @@ export function amdgpu_svm_devmem_fini(sys: MmSystem, adev: amdgpu_device): void
   if (!vram) return;
   vram.removed = true;
   registry.get(sys)?.delete(adev);
+  vram.peer?.devs.delete(vram.drm.dev);
   drm_pagemap_put(vram.dpagemap);
   memunmap_pages(sys, vram.pgmap);
 }
@@ -158,15 +207,20 @@ export function amdgpu_svm_devmem_fini(sys: MmSystem, adev: amdgpu_device): void
 /** Xe xe_drm_pagemap_ops (xe_svm.c): device_map, device_unmap, populate_mm, destroy. */
 function amdgpu_svm_pagemap_ops(vram: amdgpu_svm_vram): drm_pagemap_ops {
   return {
-    // xe_drm_pagemap_device_map (v6.18): own device -> DPA with XE_INTERCONNECT_VRAM,
-    // another device -> DMA_MAPPING_ERROR (no P2P; get_pages then fails -EFAULT).
+    // xe_drm_pagemap_device_map: own device -> DPA with XE_INTERCONNECT_VRAM; another
+    // device -> DMA_MAPPING_ERROR in v6.18 (get_pages then fails -EFAULT), a P2P address
+    // for a member of the peer group in the newest code (XE_INTERCONNECT_P2P). SIM: the
+    // P2P address is the frame itself, as the hive's VRAM is one address space.
     device_map(dp, dev, page, order, dir: DmaDataDirection): drm_pagemap_addr {
-      if (dev !== dp.drm.dev || !amdgpu_vram_mgr_owns(vram.adev.vram, page))
-        return { addr: DMA_MAPPING_ERROR, proto: AMDGPU_INTERCONNECT_VRAM, order, dir };
+      const proto = dev === dp.drm.dev ? AMDGPU_INTERCONNECT_VRAM : AMDGPU_INTERCONNECT_P2P;
+      const reachable = proto === AMDGPU_INTERCONNECT_VRAM || vram.peer?.devs.has(dev) === true;
+      if (!reachable || !amdgpu_vram_mgr_owns(vram.adev.vram, page))
+        return { addr: DMA_MAPPING_ERROR, proto, order, dir };
       vram.device_mapped++;
-      return { addr: page, proto: AMDGPU_INTERCONNECT_VRAM, order, dir };
+      return { addr: page, proto, order, dir };
     },
-    // xe_drm_pagemap_device_unmap: nothing to undo for local VRAM. SIM: counts mappings.
+    // xe_drm_pagemap_device_unmap: nothing to undo for local VRAM (a P2P mapping would
+    // dma_unmap_resource). SIM: counts mappings.
     device_unmap(_dp, _dev, addr) {
       if (addr.addr !== DMA_MAPPING_ERROR) vram.device_mapped--;
     },

@@ -4,10 +4,16 @@
  * devmem.ts, shared by `rfc-v1` and `rfc-v2`. With the option off nothing here runs.
  *
  * - init: amdgpu_svm_devmem_init per GPU with the design's drm_device, and the VRAM leak check.
- * - Mapping contexts get device_private_page_owner = adev (hmm returns this GPU's VRAM pages
- *   in place; another GPU's VRAM pages are migrated to system memory by their pagemap's
- *   migrate_to_ram, the default selection) and allow_mixed (a range may hold VRAM and system
- *   pages; the PTE update splits segments where the protocol changes).
+ * - Mapping contexts get device_private_page_owner = the VRAM's pgmap owner and allow_mixed
+ *   (a range may hold VRAM and system pages; the PTE update splits segments where the
+ *   protocol changes). By default the owner is adev: hmm returns this GPU's VRAM pages in
+ *   place and migrates another GPU's to system memory (their pagemap's migrate_to_ram), and
+ *   a move between GPUs bounces through system memory (v6.18's selection).
+ * - `select-device-private` (needs `migration`): the newer multi-device drm_pagemap. The
+ *   GPUs share one owner (a peer group); hmm returns a peer's VRAM pages in place, mapped
+ *   P2P with the 'vram-remote' flags, and a migration moves pages from a peer's VRAM
+ *   straight into this GPU's (MIGRATE_VMA_SELECT_DEVICE_PRIVATE, source_peer_migrates;
+ *   counted as migrated_pages_dev_to_dev), never through system memory.
  * - A gpusvm range is migrated whole, before get_pages: to this GPU's VRAM when a prefetch
  *   names this GPU or, on a GPU fault, when the preferred location is this GPU, device memory
  *   is possible and the access is not ACCESS_IN_PLACE; back to system memory when a prefetch
@@ -32,12 +38,15 @@ import {
 import {
   amdgpu_svm_devmem_init,
   amdgpu_svm_devmem_leaks,
+  amdgpu_svm_devmem_owner,
   amdgpu_svm_migrate_to_ram,
   amdgpu_svm_migrate_to_vram,
 } from './devmem.js';
 
 /** The design option's name (`system.options`). */
 export const AMDGPU_SVM_OPT_MIGRATION = 'migration';
+/** The newer device-private selection between GPUs (`system.options`; needs migration). */
+export const AMDGPU_SVM_OPT_SELECT_DEVICE_PRIVATE = 'select-device-private';
 
 export const SVM_MIGRATIONS_TO_VRAM = 'svm_migrations_to_vram';
 export const SVM_MIGRATIONS_TO_RAM = 'svm_migrations_to_ram';
@@ -58,17 +67,19 @@ export function amdgpu_svm_migration_install(
   mmsys: MmSystem,
 ): void {
   if (ctx.env.options[AMDGPU_SVM_OPT_MIGRATION] !== true) return;
-  for (const adev of devices) amdgpu_svm_devmem_init(adev, mmsys, ctx.drm_of(adev));
+  const peer = ctx.env.options[AMDGPU_SVM_OPT_SELECT_DEVICE_PRIVATE] === true;
+  for (const adev of devices) amdgpu_svm_devmem_init(adev, mmsys, ctx.drm_of(adev), peer);
   ctx.env.leakChecks.push(() => amdgpu_svm_devmem_leaks(mmsys));
 }
 
 /**
- * v8 / Xe xe_svm_handle_pagefault's ctx: device_private_page_owner = the GPU (Xe:
- * xe_svm_devm_owner) and allow_mixed. Adds nothing with the option off.
+ * v8 / Xe xe_svm_handle_pagefault's ctx: device_private_page_owner = the GPU's pgmap owner
+ * (Xe: xe_svm_devm_owner, newest xe_svm_private_page_owner: the peer group) and
+ * allow_mixed. Adds nothing with the option off.
  */
 export function amdgpu_svm_migration_ctx(svm: amdgpu_svm, ctx: drm_gpusvm_ctx): drm_gpusvm_ctx {
   if (!amdgpu_svm_migration_enabled(svm)) return ctx;
-  ctx.device_private_page_owner = svm.adev;
+  ctx.device_private_page_owner = amdgpu_svm_devmem_owner(svm.ctx.env.mm, svm.adev);
   ctx.allow_mixed = true;
   return ctx;
 }
@@ -80,7 +91,8 @@ export type amdgpu_svm_migrate_target = 'vram' | 'ram' | null;
  * v8 amdgpu_svm_range_migrate decision: `prefetch` follows prefetch_loc (this GPU -> VRAM,
  * sysmem -> system memory); `fault` follows preferred_loc (this GPU, device memory possible,
  * not ACCESS_IN_PLACE -> VRAM). SIM: a location naming another GPU leaves the pages alone
- * (no P2P: this GPU could not map that GPU's VRAM).
+ * (this instance migrates into its own GPU only; with select-device-private it maps pages
+ * already in that GPU's VRAM over P2P).
  */
 export function amdgpu_svm_migrate_target_of(
   svm: amdgpu_svm,

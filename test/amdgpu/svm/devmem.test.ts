@@ -2,7 +2,9 @@
  * VRAM as drm_pagemap device memory (src/amdgpu/svm/devmem.ts): system -> VRAM -> system
  * keeps data, a CPU fault brings back the allocation window, VRAM exhaustion evicts once
  * and otherwise fails, another GPU's VRAM pages bounce through system memory, device_map
- * refuses a foreign GPU, and the mm's exit returns all VRAM.
+ * refuses a foreign GPU, and the mm's exit returns all VRAM. With the peer selection
+ * (`select-device-private`) the GPUs share one owner, pages move device to device and
+ * device_map gives a peer a P2P address.
  */
 import { describe, expect, it } from 'vitest';
 import { ENOSPC, Sim, type Co } from '../../../src/sim/index.js';
@@ -34,6 +36,7 @@ import {
   type amdgpu_device,
 } from '../../../src/amdgpu/index.js';
 import {
+  AMDGPU_INTERCONNECT_P2P,
   AMDGPU_INTERCONNECT_VRAM,
   amdgpu_svm_devmem_fini,
   amdgpu_svm_devmem_init,
@@ -54,7 +57,7 @@ interface W {
   vrams: amdgpu_svm_vram[];
 }
 
-function world(ngpus = 1, vram_pages = 64): W {
+function world(ngpus = 1, vram_pages = 64, peer = false): W {
   const sim = new Sim({ trace: false });
   const phys = new PhysMem();
   const sys = new MmSystem({ ram_pages: 1 << 14, phys });
@@ -64,7 +67,7 @@ function world(ngpus = 1, vram_pages = 64): W {
   );
   const mm = mm_alloc(sys, { name: 'proc' });
   const gpus = [...gsys.devices];
-  const vrams = gpus.map((g) => amdgpu_svm_devmem_init(g, sys));
+  const vrams = gpus.map((g) => amdgpu_svm_devmem_init(g, sys, undefined, peer));
   return { sim, sys, mm, gpus, vrams };
 }
 
@@ -234,6 +237,58 @@ describe('amdgpu SVM device memory (drm_pagemap over VRAM)', () => {
       const foreign = dp.ops.device_map(dp, v1.drm.dev, pfn, 0, 'DMA_BIDIRECTIONAL');
       expect(foreign.addr).toBe(DMA_MAPPING_ERROR);
       expect(v0.device_mapped).toBe(0);
+    });
+  });
+
+  it('peer selection: one owner, device-to-device moves, P2P device_map', () => {
+    const w = world(2, 64, true);
+    const [g0, g1] = w.gpus as [amdgpu_device, amdgpu_device];
+    const [v0, v1] = w.vrams as [amdgpu_svm_vram, amdgpu_svm_vram];
+    const c = w.sim.counters;
+    expect(v0.pgmap.owner).toBe(v1.pgmap.owner);
+    expect(v0.pgmap.owner).not.toBe(g0);
+    expect(v0.mdetails).toEqual({ select_device_private: true, source_peer_migrates: true });
+    run(w, function* () {
+      yield* setup(w, 32);
+      expect(yield* amdgpu_svm_migrate_to_vram(g1, w.mm, B, 32, 0)).toBe(0);
+      // gpu1's pages are selected and copied by gpu1 into gpu0's VRAM: no eviction.
+      expect(yield* amdgpu_svm_migrate_to_vram(g0, w.mm, B, 32, 0)).toBe(0);
+      expect(c.get('svm_vram_evictions')).toBe(0);
+      expect(c.get('migrated_pages_to_ram')).toBe(0);
+      expect(c.get('migrated_pages_to_vram')).toBe(32);
+      expect(c.get('migrated_pages_dev_to_dev')).toBe(32);
+      expect(g1.vram.used).toBe(0);
+      expect(g0.vram.used).toBe(32);
+      expect(v0.device_mapped + v1.device_mapped).toBe(0); // the copy's P2P maps are gone
+      const pfn = mm_pte_pfn(w.mm, B + 5);
+      expect(mm_pte_kind(w.mm, B + 5)).toBe(PTE_DEVICE_PRIVATE);
+      expect(g0.vram.region.contains(pfn)).toBe(true);
+      expect(w.sys.phys.read(pfn)).toBe(f(5));
+      const dp = v0.dpagemap;
+      const p2p = dp.ops.device_map(dp, v1.drm.dev, pfn, 0, 'DMA_BIDIRECTIONAL');
+      expect(p2p.addr).toBe(pfn);
+      expect(p2p.proto).toBe(AMDGPU_INTERCONNECT_P2P);
+      expect(v0.device_mapped).toBe(1);
+      dp.ops.device_unmap?.(dp, v1.drm.dev, p2p);
+      expect(v0.device_mapped).toBe(0);
+      expect(yield* values(w, B, 32)).toEqual(expected(0, 32));
+    });
+  });
+
+  it('peer selection: a device outside the group still gets a mapping error', () => {
+    const w = world(1, 64, true);
+    const [g0] = w.gpus as [amdgpu_device];
+    const [v0] = w.vrams as [amdgpu_svm_vram];
+    const outsider = world(1).vrams[0] as amdgpu_svm_vram;
+    run(w, function* () {
+      yield* setup(w, 4);
+      expect(yield* amdgpu_svm_migrate_to_vram(g0, w.mm, B, 4, 0)).toBe(0);
+      const dp = v0.dpagemap;
+      const pfn = mm_pte_pfn(w.mm, B);
+      const r = dp.ops.device_map(dp, outsider.drm.dev, pfn, 0, 'DMA_BIDIRECTIONAL');
+      expect(r.addr).toBe(DMA_MAPPING_ERROR);
+      expect(v0.device_mapped).toBe(0);
+      yield* mmput(w.mm);
     });
   });
 

@@ -3,8 +3,9 @@
  * `rfc-v1` and `rfc-v2`: both designs declare it (default off); VRAM pages map with the
  * 'vram-local' PTE flags; and every migration scenario (prefetch to VRAM and back, preferred
  * location on a GPU fault, ACCESS_IN_PLACE, a CPU fault back, VRAM pressure with the single
- * eviction and the in-place fallback, two GPUs ping-ponging) passes timed and under 200
- * random schedules with no oracle violation.
+ * eviction and the in-place fallback, two GPUs ping-ponging, and with
+ * `select-device-private` a peer's VRAM mapped over P2P and moves between GPUs that skip
+ * system memory) passes timed and under 200 random schedules with no oracle violation.
  */
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -43,6 +44,11 @@ describe('migration option', () => {
       expect(opt?.default, name).toBe(false);
       expect(opt?.description).toContain('clarifications.md §6');
     }
+    for (const name of ['rfc-v1', 'rfc-v2']) {
+      const opt = getDesign(name)?.options['select-device-private'];
+      expect(opt?.default, name).toBe(false);
+      expect(opt?.requires).toBe('migration');
+    }
     // rfc-v2 keeps its v3_* options next to it.
     expect(Object.keys(getDesign('rfc-v2')?.options ?? {})).toContain('v3_clamped_zap');
   });
@@ -53,7 +59,7 @@ describe('migration option', () => {
     const svm = { adev: { ip } } as unknown as amdgpu_svm;
     const attrs = { flags: F.COHERENT | F.HOST_ACCESS } as amdgpu_svm_attrs;
     const sys = amdgpu_svm_range_attr_pte_flags(svm, attrs);
-    const vram = amdgpu_svm_range_vram_pte_flags(svm, attrs.flags, sys);
+    const { local: vram, remote } = amdgpu_svm_range_vram_pte_flags(svm, attrs.flags, sys);
     expect(sys & AMDGPU_PTE_SYSTEM).not.toBe(0);
     expect(vram & (AMDGPU_PTE_SYSTEM | AMDGPU_PTE_SNOOPED)).toBe(0);
     expect(vram & AMDGPU_PTE_VALID).not.toBe(0);
@@ -66,9 +72,22 @@ describe('migration option', () => {
         read_only: false,
       }),
     );
-    // A read-only system mapping gives a read-only VRAM mapping.
+    // A peer's VRAM over P2P (select-device-private): no SYSTEM either, the remote MTYPE.
+    expect(remote & (AMDGPU_PTE_SYSTEM | AMDGPU_PTE_SNOOPED)).toBe(0);
+    expect(remote).not.toBe(vram);
+    expect(remote).toBe(
+      amdgpu_svm_pte_flags(ip, {
+        domain: 'vram-remote',
+        coherent: true,
+        ext_coherent: false,
+        gpu_exec: false,
+        read_only: false,
+      }),
+    );
+    // A read-only system mapping gives read-only VRAM mappings.
     const ro = amdgpu_svm_range_vram_pte_flags(svm, attrs.flags, sys & ~AMDGPU_PTE_WRITEABLE);
-    expect(ro & AMDGPU_PTE_WRITEABLE).toBe(0);
+    expect(ro.local & AMDGPU_PTE_WRITEABLE).toBe(0);
+    expect(ro.remote & AMDGPU_PTE_WRITEABLE).toBe(0);
   });
 
   it('programs VRAM PTEs without SYSTEM after a prefetch (rfc-v2)', () => {
@@ -114,4 +133,30 @@ describe('migration option', () => {
     expect(r.counters['svm_fault_handler_entries@gpu0']).toBeGreaterThanOrEqual(2);
     expect(r.counters['svm_fault_handler_entries@gpu1']).toBeGreaterThanOrEqual(2);
   });
+
+  it.each([
+    ['rfc-v1', 'migration-two-gpus-xnack-on', 'migration-two-gpus-peer-xnack-on', 64],
+    ['rfc-v2', 'migration-two-gpus', 'migration-two-gpus-peer', 512],
+  ])(
+    '%s: select-device-private moves between GPUs without the bounce through system memory',
+    (design, bounceFile, directFile, pages) => {
+      const load = (f: string) => loadScenario(`scenarios/${design}/${f}.yaml`);
+      const bounce = runScenario(load(bounceFile));
+      const direct = runScenario(load(directFile));
+      expect(bounce.reason).toBe('');
+      expect(direct.reason).toBe('');
+      const c = (r: typeof bounce, k: string) => r.counters[k] ?? 0;
+      // The same four GPU accesses, so three moves between GPUs (through RAM, or device to
+      // device), then the CPU's final read brings the buffer back to RAM.
+      expect(c(bounce, 'migrated_pages_to_vram')).toBe(4 * pages);
+      expect(c(bounce, 'migrated_pages_to_ram')).toBe(4 * pages);
+      expect(c(bounce, 'migrated_pages_dev_to_dev')).toBe(0);
+      expect(c(bounce, 'svm_vram_evictions')).toBeGreaterThan(0);
+      expect(c(direct, 'migrated_pages_to_vram')).toBe(pages);
+      expect(c(direct, 'migrated_pages_to_ram')).toBe(pages);
+      expect(c(direct, 'migrated_pages_dev_to_dev')).toBe(3 * pages);
+      expect(c(direct, 'svm_vram_evictions')).toBe(0);
+      expect(direct.time).toBeLessThan(bounce.time);
+    },
+  );
 });

@@ -88,7 +88,8 @@ function* amdgpu_svm_range_map_commit(
   in_fault: boolean,
 ): Co<number> {
   const fence: FenceOut = { fence: null };
-  // `migration: true` (v8): own-VRAM entries map with the VRAM flags (migrate.ts).
+  // `migration: true` (v8): VRAM entries (own, or a peer's over P2P) map with the VRAM
+  // flags (migrate.ts).
   const vram_flags = amdgpu_svm_migration_enabled(svm)
     ? amdgpu_svm_range_vram_pte_flags(svm, attrs.flags, range_pte_flags)
     : null;

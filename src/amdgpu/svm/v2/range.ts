@@ -36,6 +36,7 @@ import {
 import {
   amdgpu_svm_range_attr_pte_flags,
   amdgpu_svm_range_vram_pte_flags,
+  type amdgpu_svm_vram_pte_flags,
 } from '../amdgpu_svm_pte.js';
 import {
   range_has_access,
@@ -158,7 +159,7 @@ export function* amdgpu_svm_range_zap_ptes(
 /**
  * amdgpu_svm_range_update_gpu_range (V3 patch 07): one amdgpu_vm_update_range per DMA entry
  * (V3 dropped V1's coalescing; V7 brought it back), flush_tlb and the fence with the last
- * segment; own-VRAM entries with `vram_pte_flags` under `migration: true`. The shared
+ * segment; VRAM entries (own or P2P) with `vram_pte_flags` under `migration: true`. The shared
  * function with coalescing off. notifier_lock held.
  */
 export function amdgpu_svm_range_update_gpu_range(
@@ -168,7 +169,7 @@ export function amdgpu_svm_range_update_gpu_range(
   flush_tlb: boolean,
   wait_fence: boolean,
   fence: FenceOut,
-  vram_pte_flags: number | null = null,
+  vram_pte_flags: amdgpu_svm_vram_pte_flags | null = null,
 ): Co<number> {
   return update_gpu_range_common(
     svm,
