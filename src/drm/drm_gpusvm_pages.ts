@@ -257,6 +257,16 @@ function* drm_gpusvm_get_pages_map(
     // err_unmap:
     if (!gpusvm.sim_err_unmap_unfixed)
       svm_pages.flags = { ...svm_pages.flags, has_dma_mapping: true };
+    // SIM: the C unmaps the device entries through svm_pages->dpagemap, set only on
+    // success, so the entries this walk mapped through r.dpagemap are not device-unmapped
+    // (harmless for own VRAM, whose device_unmap does nothing; a leaked P2P mapping for a
+    // peer's). The model records the walk's drm_pagemap first, as the has_dma_mapping fix
+    // records the walk's flag; sim_err_unmap_dpagemap_unfixed keeps the C.
+    if (r.dpagemap && r.dpagemap !== svm_pages.dpagemap && !gpusvm.sim_err_unmap_dpagemap_unfixed) {
+      drm_pagemap_get(r.dpagemap);
+      drm_pagemap_put(svm_pages.dpagemap);
+      svm_pages.dpagemap = r.dpagemap;
+    }
     __drm_gpusvm_unmap_pages(gpusvm, svm_pages, r.num_dma_mapped);
     drm_gpusvm_notifier_unlock(gpusvm);
     return r.err;

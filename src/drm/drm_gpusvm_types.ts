@@ -149,6 +149,13 @@ export class drm_gpusvm {
    * so pages mapped before a mid-walk error stay DMA-mapped. Off by default.
    */
   sim_err_unmap_unfixed = false;
+  /**
+   * SIM: put back the upstream flaw the model fixes: get_pages' err_unmap device-unmaps
+   * through svm_pages->dpagemap, which holds the previous walk's drm_pagemap (or NULL), not
+   * the one whose device_map this walk called; so device pages mapped before a mid-walk
+   * error are not device-unmapped (a P2P dma_map_resource leaks). Off by default.
+   */
+  sim_err_unmap_dpagemap_unfixed = false;
 }
 
 export function drm_gpusvm_range_start(range: drm_gpusvm_range): number {

@@ -5,7 +5,8 @@
  * Pinned baseline: the newest drm_gpusvm.c era the spec describes, commit 0542972950ef
  * (v6.19/v7.0-era: struct drm_gpusvm_pages, allow_mixed; drm-gpusvm.md §0), plus the
  * stable fix "drm/gpusvm: Force unmap of all pages in error path" (Brost, 2026-01-30, Cc
- * stable; drm_gpusvm.sim_err_unmap_unfixed puts the flaw back), and drm_pagemap.c
+ * stable; drm_gpusvm.sim_err_unmap_unfixed puts the flaw back) and a model fix of the same
+ * error path's device unmaps (drm_gpusvm.sim_err_unmap_dpagemap_unfixed), and drm_pagemap.c
  * 10dd1eaa (multi-device era). The RFC V1 series (17 Mar 2026) names base commit
  * 7d0a66e4bb90 (rfc-series.md §0), which is the Linux v6.18 release commit; Honglei
  * confirmed in review that he was on v6.18 (rfc-series.md §7.1). v6.18's

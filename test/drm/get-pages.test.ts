@@ -179,10 +179,10 @@ describe('drm_gpusvm_range_get_pages', () => {
         yield* drm_gpusvm_range_get_pages(svm.gpusvm, r, { device_private_page_owner: owner }),
       ).toBe(-EOPNOTSUPP);
       expect(r.pages.flags.has_dma_mapping).toBe(false);
-      // As in the C, the error path calls device_unmap through pages.dpagemap, which this
-      // walk had not set yet: the 16 device mappings it made are not unmapped.
-      expect(vram.device_mapped).toBe(16);
-      vram.device_mapped = 0;
+      // The 16 device mappings the walk made before the system page are undone (SIM: the C
+      // device-unmaps through pages.dpagemap, not yet set; see the finding below).
+      expect(vram.device_mapped).toBe(0);
+      expect(r.pages.dpagemap).toBe(null);
       // allow_mixed: the device pages come first, then system pages: accepted.
       const mixed = { device_private_page_owner: owner, allow_mixed: true };
       expect(yield* drm_gpusvm_range_get_pages(svm.gpusvm, r, mixed)).toBe(0);
@@ -226,6 +226,24 @@ describe('drm_gpusvm_range_get_pages', () => {
       const mixed = { device_private_page_owner: vram.owner, allow_mixed: true };
       expect(yield* drm_gpusvm_range_get_pages(svm.gpusvm, r, mixed)).toBe(-EOPNOTSUPP);
       expect(m.drm.dev.mapped).toBe(16);
+    });
+  });
+
+  it('finding: with the C error path (sim_err_unmap_dpagemap_unfixed) the device maps leak', () => {
+    // drm_gpusvm_get_pages' err_unmap device-unmaps through svm_pages->dpagemap, which is
+    // set only on success: the walk's own device_map calls are never undone. Harmless for
+    // Xe's own VRAM (device_unmap does nothing there); a P2P mapping of a peer's VRAM
+    // (dma_map_resource in the newest Xe) leaks. The explorer found it with two GPUs
+    // (scenarios/races/peer-migration-vs-cpu.yaml, select-device-private).
+    const m = machine();
+    run(m, function* () {
+      const { svm, r, vram } = yield* setup(m);
+      svm.gpusvm.sim_err_unmap_dpagemap_unfixed = true;
+      expect(yield* drm_pagemap_populate_mm(vram.dpagemap, B, B + 16, m.mm, 0)).toBe(0);
+      const ctx = { device_private_page_owner: vram.owner };
+      expect(yield* drm_gpusvm_range_get_pages(svm.gpusvm, r, ctx)).toBe(-EOPNOTSUPP);
+      expect(vram.device_mapped).toBe(16);
+      vram.device_mapped = 0;
     });
   });
 
