@@ -100,7 +100,9 @@ export class Lockdep {
     for (let i = held.length - 1; i >= 0; i--) {
       const h = held[i] as HeldLock;
       if (h.lock === lock) {
-        held.splice(i, 1);
+        // held.splice(i, 1) without the array of removed elements it allocates
+        for (let j = i + 1; j < held.length; j++) held[j - 1] = held[j] as HeldLock;
+        held.pop();
         this.sim.held?.(this.heldKeys[h.cls] ?? '', this.sim.now() - h.since);
         return;
       }

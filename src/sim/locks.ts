@@ -75,7 +75,7 @@ export class Mutex extends LockBase {
 
 export function* mutex_lock(m: Mutex): Co {
   might_sleep('mutex_lock');
-  yield* cond_resched();
+  if (current().atomicDepth === 0) yield PREEMPT; // cond_resched()
   const t = current();
   getSim().lockdep.acquire(t, m, m.lockClass(), 'write');
   if (m.owner === null) {
@@ -144,7 +144,7 @@ export class RwSemaphore extends LockBase {
 
 export function* down_read(s: RwSemaphore): Co {
   might_sleep('down_read');
-  yield* cond_resched();
+  if (current().atomicDepth === 0) yield PREEMPT; // cond_resched()
   const t = current();
   getSim().lockdep.acquire(t, s, s.lockClass(), 'read');
   if (!s.writer && s.waiters.length === 0) {
@@ -159,7 +159,7 @@ export function* down_read(s: RwSemaphore): Co {
 
 export function* down_write(s: RwSemaphore): Co {
   might_sleep('down_write');
-  yield* cond_resched();
+  if (current().atomicDepth === 0) yield PREEMPT; // cond_resched()
   const t = current();
   getSim().lockdep.acquire(t, s, s.lockClass(), 'write');
   if (!s.writer && s.readers.length === 0 && s.waiters.length === 0) {
@@ -193,7 +193,9 @@ export function up_read(s: RwSemaphore): void {
   const t = current();
   const i = s.readers.indexOf(t);
   if (i < 0) trap('bug', `${t.name} up_read ${s.lockdepName} it does not hold for read`);
-  s.readers.splice(i, 1);
+  const readers = s.readers; // readers.splice(i, 1) without allocating
+  for (let j = i + 1; j < readers.length; j++) readers[j - 1] = readers[j] as Task;
+  readers.pop();
   getSim().lockdep.release(t, s);
   s.wakeWaiters();
 }
@@ -233,7 +235,7 @@ export class SpinLock extends LockBase {
 }
 
 export function* spin_lock(s: SpinLock): Co {
-  yield* cond_resched();
+  if (current().atomicDepth === 0) yield PREEMPT; // cond_resched()
   spin_lock_atomic(s);
 }
 
