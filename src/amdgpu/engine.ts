@@ -212,21 +212,15 @@ function* gpu_access(job: GpuJob, page: number, write: boolean, atomic = false):
   }
 }
 
-/** Read one page: its value, or -1 when the job ended. */
-function* gpu_load(job: GpuJob, page: number): Co<number> {
-  const pfn = yield* gpu_access(job, page, false);
-  return pfn < 0 ? -1 : job.q.dev.phys.read(pfn);
-}
-
 function* run_kernel(q: queue, vm: amdgpu_vm, k: GpuKernel): Co<KernelResult> {
   const job = new GpuJob(q, vm, k.npages);
   const phys = q.dev.phys;
   for (let i = 0; i < k.npages; i++) {
     switch (k.op) {
       case 'read': {
-        const v = yield* gpu_load(job, k.start + i);
-        if (v < 0) return job.result();
-        job.values[i] = v;
+        const pfn = yield* gpu_access(job, k.start + i, false);
+        if (pfn < 0) return job.result();
+        job.values[i] = phys.read(pfn);
         break;
       }
       case 'write': {
@@ -244,8 +238,9 @@ function* run_kernel(q: queue, vm: amdgpu_vm, k: GpuKernel): Co<KernelResult> {
         break;
       }
       case 'copy': {
-        const v = yield* gpu_load(job, k.from + i);
-        if (v < 0) return job.result();
+        const src = yield* gpu_access(job, k.from + i, false);
+        if (src < 0) return job.result();
+        const v = phys.read(src);
         const dst = yield* gpu_access(job, k.to + i, true);
         if (dst < 0) return job.result();
         phys.write(dst, v);

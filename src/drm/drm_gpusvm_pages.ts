@@ -144,11 +144,11 @@ export function* drm_gpusvm_pages_valid_unlocked(
 }
 
 /** SIM: exported form of the static drm_gpusvm_pages_valid_unlocked for a range. */
-export function* drm_gpusvm_range_pages_valid_unlocked(
+export function drm_gpusvm_range_pages_valid_unlocked(
   gpusvm: drm_gpusvm,
   range: drm_gpusvm_range,
 ): Co<boolean> {
-  return yield* drm_gpusvm_pages_valid_unlocked(gpusvm, range.pages);
+  return drm_gpusvm_pages_valid_unlocked(gpusvm, range.pages);
 }
 
 /** drm_gpusvm.c drm_gpusvm_hmm_pfn_to_order: largest CPU mapping order inside the range. */
@@ -348,13 +348,13 @@ export function* drm_gpusvm_get_pages(
 }
 
 /** drm_gpusvm.c drm_gpusvm_range_get_pages: get_pages over the range. */
-export function* drm_gpusvm_range_get_pages(
+export function drm_gpusvm_range_get_pages(
   gpusvm: drm_gpusvm,
   range: drm_gpusvm_range,
   ctx: drm_gpusvm_ctx,
 ): Co<number> {
   kref_assert_live(range.refcount, 'drm_gpusvm_range_get_pages');
-  return yield* drm_gpusvm_get_pages(
+  return drm_gpusvm_get_pages(
     gpusvm,
     range.pages,
     gpusvm.mm as MmStruct,

@@ -3,6 +3,10 @@
  * interrupt handler, GPU engines) is a generator driven by the scheduler. A function that may
  * sleep or be preempted is itself a generator called with `yield*`; each `yield` is a point
  * where the scheduler may switch tasks (DESIGN.md "Simulation model").
+ *
+ * A function whose only sleep is a tail call (a lock wrapper such as mmap_read_lock) returns
+ * that call's coroutine instead of being a generator itself: callers `yield*` it alike, and
+ * every yield below it passes through one generator frame less.
  */
 
 /** Yielded by a task that may be preempted here and stays runnable. */
