@@ -12,7 +12,7 @@ import { trap } from './trap.js';
 
 /** Preemption point: a place where the scheduler may switch tasks (none with preemption off). */
 export function* cond_resched(): Co {
-  if (current().atomicDepth === 0) yield PREEMPT;
+  if (current().atomicDepth === 0 && getSim().preempt()) yield PREEMPT;
 }
 
 /** might_sleep(): trap when the running task is in atomic context. */
@@ -75,7 +75,7 @@ export class Mutex extends LockBase {
 
 export function* mutex_lock(m: Mutex): Co {
   might_sleep('mutex_lock');
-  if (current().atomicDepth === 0) yield PREEMPT; // cond_resched()
+  if (current().atomicDepth === 0 && getSim().preempt()) yield PREEMPT; // cond_resched()
   const t = current();
   getSim().lockdep.acquire(t, m, m.lockClass(), 'write');
   if (m.owner === null) {
@@ -144,7 +144,7 @@ export class RwSemaphore extends LockBase {
 
 export function* down_read(s: RwSemaphore): Co {
   might_sleep('down_read');
-  if (current().atomicDepth === 0) yield PREEMPT; // cond_resched()
+  if (current().atomicDepth === 0 && getSim().preempt()) yield PREEMPT; // cond_resched()
   const t = current();
   getSim().lockdep.acquire(t, s, s.lockClass(), 'read');
   if (!s.writer && s.waiters.length === 0) {
@@ -159,7 +159,7 @@ export function* down_read(s: RwSemaphore): Co {
 
 export function* down_write(s: RwSemaphore): Co {
   might_sleep('down_write');
-  if (current().atomicDepth === 0) yield PREEMPT; // cond_resched()
+  if (current().atomicDepth === 0 && getSim().preempt()) yield PREEMPT; // cond_resched()
   const t = current();
   getSim().lockdep.acquire(t, s, s.lockClass(), 'write');
   if (!s.writer && s.readers.length === 0 && s.waiters.length === 0) {
@@ -235,7 +235,7 @@ export class SpinLock extends LockBase {
 }
 
 export function* spin_lock(s: SpinLock): Co {
-  if (current().atomicDepth === 0) yield PREEMPT; // cond_resched()
+  if (current().atomicDepth === 0 && getSim().preempt()) yield PREEMPT; // cond_resched()
   spin_lock_atomic(s);
 }
 
