@@ -19,7 +19,7 @@
  */
 import { getSim } from '../sim/scheduler.js';
 import { cond_resched } from '../sim/locks.js';
-import { BLOCK, type Co, type Task, type WaitTarget } from '../sim/task.js';
+import { BLOCK, co_return, type Co, type Task, type WaitTarget } from '../sim/task.js';
 import { sleep, wait_event_timeout } from '../sim/wait.js';
 import {
   AMDGPU_JOB_TIMEOUT_NS,
@@ -106,7 +106,13 @@ class GpuJob {
 }
 
 /** Sleep (idle) until the queue is active; false when it was destroyed meanwhile. */
-function* queue_wait_active(q: queue): Co<boolean> {
+function queue_wait_active(q: queue): Co<boolean> {
+  if (q.properties.is_active || q.destroyed) return co_return(!q.destroyed);
+  return queue_wait_evicted(q);
+}
+
+/** queue_wait_active on an evicted queue: the GPU stalls until it is resumed. */
+function* queue_wait_evicted(q: queue): Co<boolean> {
   const sim = getSim();
   const t0 = sim.now();
   while (!q.properties.is_active && !q.destroyed) {

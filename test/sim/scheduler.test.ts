@@ -4,6 +4,7 @@ import {
   PREEMPT,
   Sim,
   Trap,
+  co_return,
   cond_resched,
   current,
   join,
@@ -148,4 +149,18 @@ describe('inline preemption decisions', () => {
       expect(preemptionRun(opts, true)).toEqual(preemptionRun(opts, false));
     });
   }
+});
+
+describe('co_return', () => {
+  it('gives its value to yield* at once, without a decision', () => {
+    const sim = new Sim();
+    const got: unknown[] = [];
+    sim.spawn('t', function* (): Co {
+      got.push(yield* co_return(undefined), yield* co_return(0), yield* co_return(true));
+      got.push(yield* co_return(false), yield* co_return(-4), yield* co_return('x'));
+    });
+    sim.run();
+    expect(got).toEqual([undefined, 0, true, false, -4, 'x']);
+    expect(sim.decisions).toBe(1);
+  });
 });
