@@ -19,7 +19,7 @@
  */
 import { getSim } from '../sim/scheduler.js';
 import { cond_resched } from '../sim/locks.js';
-import { BLOCK, type Co, type Task, type WaitTarget } from '../sim/task.js';
+import { BLOCK, co_return, type Co, type Task, type WaitTarget } from '../sim/task.js';
 import { sleep, wait_event_timeout } from '../sim/wait.js';
 import {
   AMDGPU_JOB_TIMEOUT_NS,
@@ -106,7 +106,13 @@ class GpuJob {
 }
 
 /** Sleep (idle) until the queue is active; false when it was destroyed meanwhile. */
-function* queue_wait_active(q: queue): Co<boolean> {
+function queue_wait_active(q: queue): Co<boolean> {
+  if (q.properties.is_active || q.destroyed) return co_return(!q.destroyed);
+  return queue_wait_evicted(q);
+}
+
+/** queue_wait_active on an evicted queue: the GPU stalls until it is resumed. */
+function* queue_wait_evicted(q: queue): Co<boolean> {
   const sim = getSim();
   const t0 = sim.now();
   while (!q.properties.is_active && !q.destroyed) {
@@ -212,21 +218,15 @@ function* gpu_access(job: GpuJob, page: number, write: boolean, atomic = false):
   }
 }
 
-/** Read one page: its value, or -1 when the job ended. */
-function* gpu_load(job: GpuJob, page: number): Co<number> {
-  const pfn = yield* gpu_access(job, page, false);
-  return pfn < 0 ? -1 : job.q.dev.phys.read(pfn);
-}
-
 function* run_kernel(q: queue, vm: amdgpu_vm, k: GpuKernel): Co<KernelResult> {
   const job = new GpuJob(q, vm, k.npages);
   const phys = q.dev.phys;
   for (let i = 0; i < k.npages; i++) {
     switch (k.op) {
       case 'read': {
-        const v = yield* gpu_load(job, k.start + i);
-        if (v < 0) return job.result();
-        job.values[i] = v;
+        const pfn = yield* gpu_access(job, k.start + i, false);
+        if (pfn < 0) return job.result();
+        job.values[i] = phys.read(pfn);
         break;
       }
       case 'write': {
@@ -244,8 +244,9 @@ function* run_kernel(q: queue, vm: amdgpu_vm, k: GpuKernel): Co<KernelResult> {
         break;
       }
       case 'copy': {
-        const v = yield* gpu_load(job, k.from + i);
-        if (v < 0) return job.result();
+        const src = yield* gpu_access(job, k.from + i, false);
+        if (src < 0) return job.result();
+        const v = phys.read(src);
         const dst = yield* gpu_access(job, k.to + i, true);
         if (dst < 0) return job.result();
         phys.write(dst, v);

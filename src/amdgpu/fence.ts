@@ -6,7 +6,7 @@
  * keep the kernel's wait calls and a later SDMA-update model can make them asynchronous.
  */
 import { might_sleep } from '../sim/locks.js';
-import type { Co } from '../sim/task.js';
+import { co_return, type Co } from '../sim/task.js';
 import { WaitQueue, wait_event, wake_up_all } from '../sim/wait.js';
 
 export class dma_fence {
@@ -17,11 +17,13 @@ export class dma_fence {
   }
 }
 
-/** dma_fence_get_stub(): an already signaled fence. */
+/** The stub fence (dma-fence.c dma_fence_stub): signaled, shared by every caller. */
+const dma_fence_stub = new dma_fence('stub');
+dma_fence_stub.signaled = true;
+
+/** dma_fence_get_stub(): the already signaled stub fence. */
 export function dma_fence_get_stub(): dma_fence {
-  const f = new dma_fence('stub');
-  f.signaled = true;
-  return f;
+  return dma_fence_stub;
 }
 
 export function dma_fence_is_signaled(f: dma_fence): boolean {
@@ -34,8 +36,13 @@ export function dma_fence_signal(f: dma_fence): void {
 }
 
 /** dma_fence_wait(fence, intr): 0 once signaled (interruption is not modelled). */
-export function* dma_fence_wait(f: dma_fence, _intr = false): Co<number> {
+export function dma_fence_wait(f: dma_fence, _intr = false): Co<number> {
   might_sleep('dma_fence_wait');
+  return f.signaled ? co_return(0) : dma_fence_default_wait(f);
+}
+
+/** dma_fence_default_wait: sleep until signaled. */
+function* dma_fence_default_wait(f: dma_fence): Co<number> {
   yield* wait_event(f.wq, () => f.signaled);
   return 0;
 }

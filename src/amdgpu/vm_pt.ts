@@ -10,7 +10,7 @@ import { ENODEV, EBUSY } from '../sim/errno.js';
 import { lockdep_assert_held } from '../sim/locks.js';
 import { might_alloc } from '../sim/reclaim.js';
 import { getSim } from '../sim/scheduler.js';
-import type { Co } from '../sim/task.js';
+import { co_return, type Co } from '../sim/task.js';
 import { BUG_ON, WARN_ON, trap } from '../sim/trap.js';
 import type { amdgpu_device, amdgpu_vm } from './amdgpu.js';
 import { dma_fence_get_stub, type FenceOut } from './fence.js';
@@ -170,31 +170,33 @@ export function* amdgpu_vm_update_range(
 
 /**
  * amdgpu_vm_update_pdes: write the PDEs of the PTBs allocated since the last call, making
- * their entries reachable by the GPU's page walker. Needs the root reservation.
+ * their entries reachable by the GPU's page walker. Needs the root reservation. SIM: the CPU
+ * writes the PDEs and nothing waits, so it returns without sleeping.
  */
-export function* amdgpu_vm_update_pdes(
+export function amdgpu_vm_update_pdes(
   adev: amdgpu_device,
   vm: amdgpu_vm,
   _immediate: boolean,
 ): Co<number> {
   lockdep_assert_held(vm.root.bo.resv);
-  if (vm.relocated.size === 0) return 0;
-  if (vm.dead) return -ENODEV;
+  if (vm.relocated.size === 0) return co_return(0);
+  if (vm.dead) return co_return(-ENODEV);
   const n = vm.relocated.size;
   for (const c of vm.relocated) c.pde_valid = true;
   vm.relocated.clear();
   const sim = getSim();
   sim.account('pde_writes', n, 'pte_write', adev.name);
   sim.trace.emit('amdgpu.update_pdes', { gpu: adev.name, pasid: vm.pasid, pdes: n });
-  return 0;
+  return co_return(0);
 }
 
 /**
  * amdgpu_vm_flush_compute_tlb: flush the compute VM's TLB unless nothing was updated with a
  * flush request since the last call (tlb_seq unchanged). Linux flushes each XCC of
- * `xcc_mask`; the model has one TLB per GPU and flushes once.
+ * `xcc_mask`; the model has one TLB per GPU and flushes once. SIM: the flush does not wait
+ * (amdgpu_gmc_flush_gpu_tlb_pasid is immediate), so it returns without sleeping.
  */
-export function* amdgpu_vm_flush_compute_tlb(
+export function amdgpu_vm_flush_compute_tlb(
   adev: amdgpu_device,
   vm: amdgpu_vm,
   flush_type: number,
@@ -204,9 +206,9 @@ export function* amdgpu_vm_flush_compute_tlb(
   const tlb_seq = vm.tlb_seq;
   const last = vm.kfd_last_flushed_seq;
   vm.kfd_last_flushed_seq = tlb_seq;
-  if (last === tlb_seq) return 0;
-  if (xcc_mask === 0) return 0;
-  return amdgpu_gmc_flush_gpu_tlb_pasid(adev, vm.pasid, flush_type, true, 0);
+  if (last === tlb_seq) return co_return(0);
+  if (xcc_mask === 0) return co_return(0);
+  return co_return(amdgpu_gmc_flush_gpu_tlb_pasid(adev, vm.pasid, flush_type, true, 0));
 }
 
 // ---- views for the layers above --------------------------------------------------------

@@ -12,7 +12,7 @@ import { kref_assert_live } from '../sim/kref.js';
 import { lockdep_assert_held } from '../sim/locks.js';
 import { might_alloc } from '../sim/reclaim.js';
 import { getSim } from '../sim/scheduler.js';
-import type { Co } from '../sim/task.js';
+import { co_return, type Co } from '../sim/task.js';
 import { WARN_ON } from '../sim/trap.js';
 import { dma_map_page, dma_mapping_error, dma_unmap_page } from '../dma/mapping.js';
 import {
@@ -131,11 +131,19 @@ export function drm_gpusvm_range_pages_valid(gpusvm: drm_gpusvm, range: drm_gpus
  * drm_gpusvm.c drm_gpusvm_pages_valid_unlocked (≈L1371): takes notifier_lock; stale
  * dma_addr arrays are freed on the way.
  */
-export function* drm_gpusvm_pages_valid_unlocked(
+export function drm_gpusvm_pages_valid_unlocked(
   gpusvm: drm_gpusvm,
   svm_pages: drm_gpusvm_pages,
 ): Co<boolean> {
-  if (!svm_pages.dma_addr) return false;
+  if (!svm_pages.dma_addr) return co_return(false);
+  return drm_gpusvm_pages_valid_locked(gpusvm, svm_pages);
+}
+
+/** drm_gpusvm_pages_valid_unlocked past its dma_addr check: the test under notifier_lock. */
+function* drm_gpusvm_pages_valid_locked(
+  gpusvm: drm_gpusvm,
+  svm_pages: drm_gpusvm_pages,
+): Co<boolean> {
   yield* drm_gpusvm_notifier_lock(gpusvm);
   const pages_valid = drm_gpusvm_pages_valid(gpusvm, svm_pages);
   if (!pages_valid) __drm_gpusvm_free_pages(gpusvm, svm_pages);
@@ -144,11 +152,11 @@ export function* drm_gpusvm_pages_valid_unlocked(
 }
 
 /** SIM: exported form of the static drm_gpusvm_pages_valid_unlocked for a range. */
-export function* drm_gpusvm_range_pages_valid_unlocked(
+export function drm_gpusvm_range_pages_valid_unlocked(
   gpusvm: drm_gpusvm,
   range: drm_gpusvm_range,
 ): Co<boolean> {
-  return yield* drm_gpusvm_pages_valid_unlocked(gpusvm, range.pages);
+  return drm_gpusvm_pages_valid_unlocked(gpusvm, range.pages);
 }
 
 /** drm_gpusvm.c drm_gpusvm_hmm_pfn_to_order: largest CPU mapping order inside the range. */
@@ -358,13 +366,13 @@ export function* drm_gpusvm_get_pages(
 }
 
 /** drm_gpusvm.c drm_gpusvm_range_get_pages: get_pages over the range. */
-export function* drm_gpusvm_range_get_pages(
+export function drm_gpusvm_range_get_pages(
   gpusvm: drm_gpusvm,
   range: drm_gpusvm_range,
   ctx: drm_gpusvm_ctx,
 ): Co<number> {
   kref_assert_live(range.refcount, 'drm_gpusvm_range_get_pages');
-  return yield* drm_gpusvm_get_pages(
+  return drm_gpusvm_get_pages(
     gpusvm,
     range.pages,
     gpusvm.mm as MmStruct,

@@ -253,7 +253,7 @@ export function* drm_gpusvm_range_find_or_insert(
   let notifier = drm_gpusvm_notifier_find(gpusvm, fault_addr, fault_addr + 1) ?? null;
   if (!notifier) {
     notifier = drm_gpusvm_notifier_alloc(gpusvm, fault_addr);
-    if (!notifier) return yield* err_mmunlock(-ENOMEM);
+    if (!notifier) return yield* err_mmunlock(mm, -ENOMEM);
     notifier_alloc = true;
     err = yield* mmu_interval_notifier_insert(
       notifier.notifier,
@@ -262,13 +262,13 @@ export function* drm_gpusvm_range_find_or_insert(
       drm_gpusvm_notifier_size(notifier),
       drm_gpusvm_notifier_ops,
     );
-    if (err) return yield* err_notifier(notifier, err);
+    if (err) return yield* err_notifier(gpusvm, mm, notifier_alloc, notifier, err);
   }
   yield* mmap_read_lock(mm);
   const vas = vma_lookup(mm, fault_addr);
-  if (!vas) return yield* err_notifier_remove(notifier, -ENOENT);
+  if (!vas) return yield* err_notifier_remove(gpusvm, mm, notifier_alloc, notifier, -ENOENT);
   if (!ctx.read_only && !(vas.vm_flags & VM_WRITE))
-    return yield* err_notifier_remove(notifier, -EPERM);
+    return yield* err_notifier_remove(gpusvm, mm, notifier_alloc, notifier, -EPERM);
   let range = drm_gpusvm_range_find(notifier, fault_addr, fault_addr + 1) ?? null;
   if (!range) {
     // XXX in the C: short-circuit migration on the current migrate_vma_* limitations.
@@ -284,9 +284,10 @@ export function* drm_gpusvm_range_find_or_insert(
       ctx.check_pages_threshold ?? 0,
       ctx.device_private_page_owner ?? null,
     );
-    if (chunk_size === LONG_MAX) return yield* err_notifier_remove(notifier, -EINVAL);
+    if (chunk_size === LONG_MAX)
+      return yield* err_notifier_remove(gpusvm, mm, notifier_alloc, notifier, -EINVAL);
     range = drm_gpusvm_range_alloc(gpusvm, notifier, fault_addr, chunk_size, migrate_devmem);
-    if (!range) return yield* err_notifier_remove(notifier, -ENOMEM);
+    if (!range) return yield* err_notifier_remove(gpusvm, mm, notifier_alloc, notifier, -ENOMEM);
     yield* drm_gpusvm_range_insert(notifier, range);
     if (notifier_alloc) drm_gpusvm_notifier_insert(gpusvm, notifier);
     trace_insert(gpusvm, range, fault_addr);
@@ -295,20 +296,33 @@ export function* drm_gpusvm_range_find_or_insert(
   mmap_read_unlock(mm);
   yield* mmput(mm);
   return range;
+}
 
-  function* err_notifier_remove(n: drm_gpusvm_notifier, e: number): Co<number> {
-    mmap_read_unlock(mm);
-    if (notifier_alloc) yield* mmu_interval_notifier_remove(n.notifier);
-    return yield* err_notifier(n, e);
-  }
-  function* err_notifier(n: drm_gpusvm_notifier, e: number): Co<number> {
-    if (notifier_alloc) drm_gpusvm_notifier_free(gpusvm, n);
-    return yield* err_mmunlock(e);
-  }
-  function* err_mmunlock(e: number): Co<number> {
-    yield* mmput(mm);
-    return e;
-  }
+// The error exits of drm_gpusvm_range_find_or_insert (the C's goto labels).
+function* err_notifier_remove(
+  gpusvm: drm_gpusvm,
+  mm: MmStruct,
+  notifier_alloc: boolean,
+  n: drm_gpusvm_notifier,
+  e: number,
+): Co<number> {
+  mmap_read_unlock(mm);
+  if (notifier_alloc) yield* mmu_interval_notifier_remove(n.notifier);
+  return yield* err_notifier(gpusvm, mm, notifier_alloc, n, e);
+}
+function* err_notifier(
+  gpusvm: drm_gpusvm,
+  mm: MmStruct,
+  notifier_alloc: boolean,
+  n: drm_gpusvm_notifier,
+  e: number,
+): Co<number> {
+  if (notifier_alloc) drm_gpusvm_notifier_free(gpusvm, n);
+  return yield* err_mmunlock(mm, e);
+}
+function* err_mmunlock(mm: MmStruct, e: number): Co<number> {
+  yield* mmput(mm);
+  return e;
 }
 
 function trace_insert(gpusvm: drm_gpusvm, range: drm_gpusvm_range, fault: number): void {

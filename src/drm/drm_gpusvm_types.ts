@@ -178,8 +178,8 @@ export function drm_gpusvm_notifier_size(notifier: drm_gpusvm_notifier): number 
 }
 
 /** drm_gpusvm_notifier_lock: notifier_lock for read. */
-export function* drm_gpusvm_notifier_lock(gpusvm: drm_gpusvm): Co {
-  yield* down_read(gpusvm.notifier_lock);
+export function drm_gpusvm_notifier_lock(gpusvm: drm_gpusvm): Co {
+  return down_read(gpusvm.notifier_lock);
 }
 export function drm_gpusvm_notifier_unlock(gpusvm: drm_gpusvm): void {
   up_read(gpusvm.notifier_lock);

@@ -22,8 +22,10 @@ export interface itree_item {
 
 /** Index of the first item whose interval ends at or after `start` (a.length if none). */
 export function itree_lower_bound(a: readonly itree_item[], start: number): number {
-  let lo = 0;
   let hi = a.length;
+  // Past the last interval (ranges created in address order): no search.
+  if (hi === 0 || (a[hi - 1] as itree_item).itree.last < start) return hi;
+  let lo = 0;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
     if ((a[mid] as itree_item).itree.last >= start) hi = mid;
@@ -48,7 +50,8 @@ export function interval_tree_insert<T extends itree_item>(a: T[], item: T): voi
   const next = a[i];
   // SIM: an overlap would break the bisection; drm_gpusvm never creates one.
   WARN_ON(next !== undefined && next.itree.start <= item.itree.last, 'overlapping interval');
-  a.splice(i, 0, item);
+  if (i === a.length) a.push(item);
+  else a.splice(i, 0, item);
 }
 
 /** interval_tree_remove + list_del. */

@@ -12,7 +12,7 @@
  * vma is zapped, then the vmas are freed under mmap_lock for write.
  */
 import { getSim } from '../sim/scheduler.js';
-import type { Co } from '../sim/task.js';
+import { co_return, type Co } from '../sim/task.js';
 import { trap } from '../sim/trap.js';
 import { ULONG_MAX_PAGES, VM_DONTCOPY } from './consts.js';
 import { shmem_release_unmapped } from './filemap.js';
@@ -58,9 +58,14 @@ export function* dup_mm(oldmm: MmStruct, name?: string): Co<MmStruct> {
 }
 
 /** kernel/fork.c mmput: drop a user; the last one tears the address space down here. */
-export function* mmput(mm: MmStruct): Co {
+export function mmput(mm: MmStruct): Co {
   if (mm.mm_users <= 0) trap('use-after-free', `mmput on ${mm.name} after its last mmput`);
-  if (--mm.mm_users > 0) return;
+  if (--mm.mm_users > 0) return co_return(undefined);
+  return __mmput(mm);
+}
+
+/** kernel/fork.c __mmput: the last user is gone. */
+function* __mmput(mm: MmStruct): Co {
   yield* exit_mmap(mm);
   mmdrop(mm);
 }

@@ -45,8 +45,8 @@ export function mmdrop(mm: MmStruct): void {
 }
 
 /** include/linux/mmap_lock.h mmap_read_lock. */
-export function* mmap_read_lock(mm: MmStruct): Co {
-  yield* down_read(mm.mmap_lock);
+export function mmap_read_lock(mm: MmStruct): Co {
+  return down_read(mm.mmap_lock);
 }
 
 export function mmap_read_unlock(mm: MmStruct): void {
@@ -54,8 +54,8 @@ export function mmap_read_unlock(mm: MmStruct): void {
 }
 
 /** include/linux/mmap_lock.h mmap_write_lock. */
-export function* mmap_write_lock(mm: MmStruct): Co {
-  yield* down_write(mm.mmap_lock);
+export function mmap_write_lock(mm: MmStruct): Co {
+  return down_write(mm.mmap_lock);
 }
 
 export function mmap_write_unlock(mm: MmStruct): void {

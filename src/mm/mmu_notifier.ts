@@ -25,7 +25,7 @@ import {
   might_alloc,
 } from '../sim/reclaim.js';
 import { getSim } from '../sim/scheduler.js';
-import type { Co } from '../sim/task.js';
+import { co_return, type Co } from '../sim/task.js';
 import { BUG_ON, WARN_ON } from '../sim/trap.js';
 import { wait_event } from '../sim/wait.js';
 import {
@@ -335,13 +335,18 @@ export function* mmu_interval_notifier_remove(mni: MmuIntervalNotifier): Co {
  * mmu_interval_read_begin: start a read-side section; sleeps while an invalidation of this
  * notifier runs. Pass the result to mmu_interval_read_retry under the driver lock.
  */
-export function* mmu_interval_read_begin(mni: MmuIntervalNotifier): Co<number> {
+export function mmu_interval_read_begin(mni: MmuIntervalNotifier): Co<number> {
   const subs = subscriptions(mni.mm as MmStruct);
   const seq = mni.invalidate_seq;
   const is_invalidating = seq === subs.invalidate_seq;
   lock_map_acquire(MMU_NOTIFIER_MAP);
   lock_map_release(MMU_NOTIFIER_MAP);
-  if (is_invalidating) yield* wait_event(subs.wq, () => subs.invalidate_seq !== seq);
+  return is_invalidating ? mmu_interval_read_begin_wait(subs, seq) : co_return(seq);
+}
+
+/** mmu_interval_read_begin's wait for the running invalidation to end. */
+function* mmu_interval_read_begin_wait(subs: MmuNotifierSubscriptions, seq: number): Co<number> {
+  yield* wait_event(subs.wq, () => subs.invalidate_seq !== seq);
   return seq;
 }
 

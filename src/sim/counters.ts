@@ -6,10 +6,19 @@ interface Cell {
   v: number;
 }
 
+/** A counter name's cell, and the cell of the scope it was last counted under. */
+interface Entry {
+  readonly cell: Cell;
+  /** Per scope: the `name@scope` cell. */
+  scoped: Map<string, Cell> | null;
+  lastScope: string | undefined;
+  lastScoped: Cell | null;
+}
+
 export class Counters {
   private readonly values = new Map<string, Cell>();
-  /** Per name, per scope: the `name@scope` cell (counting is on hot paths). */
-  private readonly scoped = new Map<string, Map<string, Cell>>();
+  /** Per name counted through add (counting is on hot paths: one lookup per add). */
+  private readonly entries = new Map<string, Entry>();
 
   private cell(key: string): Cell {
     let c = this.values.get(key);
@@ -20,20 +29,35 @@ export class Counters {
     return c;
   }
 
+  private entry(name: string): Entry {
+    const e: Entry = {
+      cell: this.cell(name),
+      scoped: null,
+      lastScope: undefined,
+      lastScoped: null,
+    };
+    this.entries.set(name, e);
+    return e;
+  }
+
+  private scopedCell(e: Entry, name: string, scope: string): Cell {
+    if (!e.scoped) e.scoped = new Map();
+    let c = e.scoped.get(scope);
+    if (!c) {
+      c = this.cell(`${name}@${scope}`);
+      e.scoped.set(scope, c);
+    }
+    e.lastScope = scope;
+    e.lastScoped = c;
+    return c;
+  }
+
   /** Add `n` to `name`, and to `name@scope` when a scope (a GPU name) is given. */
   add(name: string, n = 1, scope?: string): void {
-    this.cell(name).v += n;
+    const e = this.entries.get(name) ?? this.entry(name);
+    e.cell.v += n;
     if (scope !== undefined) {
-      let cells = this.scoped.get(name);
-      if (!cells) {
-        cells = new Map();
-        this.scoped.set(name, cells);
-      }
-      let c = cells.get(scope);
-      if (!c) {
-        c = this.cell(`${name}@${scope}`);
-        cells.set(scope, c);
-      }
+      const c = scope === e.lastScope ? (e.lastScoped as Cell) : this.scopedCell(e, name, scope);
       c.v += n;
     }
   }

@@ -51,6 +51,8 @@ export class Lockdep {
   private readonly heldKeys: string[] = [];
   private readonly edges = new Map<number, EdgeInfo>();
   private readonly adj: number[][] = [];
+  /** Per class: the classes ordered after it so far, as flags by class id (edges, fast). */
+  private readonly after: boolean[][] = [];
 
   constructor(private readonly sim: SimLike) {}
 
@@ -63,6 +65,7 @@ export class Lockdep {
       this.names.push(key);
       this.heldKeys.push(`lock_held_ns:${key}`);
       this.adj.push([]);
+      this.after.push([]);
     }
     return id;
   }
@@ -100,7 +103,9 @@ export class Lockdep {
     for (let i = held.length - 1; i >= 0; i--) {
       const h = held[i] as HeldLock;
       if (h.lock === lock) {
-        held.splice(i, 1);
+        // held.splice(i, 1) without the array of removed elements it allocates
+        for (let j = i + 1; j < held.length; j++) held[j - 1] = held[j] as HeldLock;
+        held.pop();
         this.sim.held?.(this.heldKeys[h.cls] ?? '', this.sim.now() - h.since);
         return;
       }
@@ -144,12 +149,17 @@ export class Lockdep {
         },
       );
     }
-    const key = from * 0x100000 + to;
-    if (this.edges.has(key)) return;
+    const after = this.after[from] as boolean[];
+    if (after[to] === true) return;
     const path = this.path(to, from);
     if (path) this.reportCycle(t, [from, ...path]);
-    this.edges.set(key, { task: t.name, time: this.sim.now(), held: this.heldNames(t) });
+    this.edges.set(from * 0x100000 + to, {
+      task: t.name,
+      time: this.sim.now(),
+      held: this.heldNames(t),
+    });
     (this.adj[from] as number[]).push(to);
+    after[to] = true;
   }
 
   /** A path of classes from `a` to `b` (both included), or null. */

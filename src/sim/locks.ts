@@ -5,14 +5,28 @@
  * lock order before it may block, as lock_acquire does. Waiters queue FIFO and a release
  * hands the lock to the first waiter (Linux's handoff), so no waiter starves.
  * Unlocking never sleeps and is a plain function.
+ *
+ * As in Linux, an acquisition has a fast path and a slow path: the preemption point is
+ * decided in place (Sim.preempt) and a free lock is taken at once, so an uncontended
+ * acquisition that the scheduler does not preempt makes no generator (co_return); yielding
+ * for the preemption and sleeping for the lock are generators of their own.
  */
 import { getSim, current } from './scheduler.js';
-import { BLOCK, PREEMPT, type Co, type Task, type WaitTarget } from './task.js';
+import { BLOCK, PREEMPT, co_return, type Co, type Task, type WaitTarget } from './task.js';
 import { trap } from './trap.js';
 
+/** The preemption point: true when the running task must yield (see Sim.preempt). */
+function preempted(): boolean {
+  return current().atomicDepth === 0 && getSim().preempt();
+}
+
+function* resched(): Co {
+  yield PREEMPT;
+}
+
 /** Preemption point: a place where the scheduler may switch tasks (none with preemption off). */
-export function* cond_resched(): Co {
-  if (current().atomicDepth === 0) yield PREEMPT;
+export function cond_resched(): Co {
+  return preempted() ? resched() : co_return(undefined);
 }
 
 /** might_sleep(): trap when the running task is in atomic context. */
@@ -73,16 +87,29 @@ export class Mutex extends LockBase {
   }
 }
 
-export function* mutex_lock(m: Mutex): Co {
+export function mutex_lock(m: Mutex): Co {
   might_sleep('mutex_lock');
-  yield* cond_resched();
+  return preempted() ? mutex_lock_resched(m) : __mutex_lock(m);
+}
+
+function* mutex_lock_resched(m: Mutex): Co {
+  yield PREEMPT;
+  yield* __mutex_lock(m);
+}
+
+/** Take the mutex at once when it is free (__mutex_trylock_fast), else sleep for it. */
+function __mutex_lock(m: Mutex): Co {
   const t = current();
   getSim().lockdep.acquire(t, m, m.lockClass(), 'write');
   if (m.owner === null) {
     m.owner = t;
-    return;
+    return co_return(undefined);
   }
   if (m.owner === t) trap('deadlock', `${t.name} locks mutex ${m.lockdepName} it already holds`);
+  return __mutex_lock_slowpath(m, t);
+}
+
+function* __mutex_lock_slowpath(m: Mutex, t: Task): Co {
   yield* m.waitFor(t, 'write');
   if (m.owner !== t) throw new Error(`mutex ${m.lockdepName}: woken without handoff`);
   getSim().lockdep.acquired(t, m);
@@ -142,34 +169,56 @@ export class RwSemaphore extends LockBase {
   }
 }
 
-export function* down_read(s: RwSemaphore): Co {
+export function down_read(s: RwSemaphore): Co {
   might_sleep('down_read');
-  yield* cond_resched();
+  return preempted() ? down_read_resched(s) : __down_read(s);
+}
+
+function* down_read_resched(s: RwSemaphore): Co {
+  yield PREEMPT;
+  yield* __down_read(s);
+}
+
+/** Join the readers at once when no writer holds or waits (the fast path), else sleep. */
+function __down_read(s: RwSemaphore): Co {
   const t = current();
   getSim().lockdep.acquire(t, s, s.lockClass(), 'read');
   if (!s.writer && s.waiters.length === 0) {
     s.readers.push(t);
-    return;
+    return co_return(undefined);
   }
   if (s.writer === t)
     trap('deadlock', `${t.name} down_read ${s.lockdepName} while holding it for write`);
-  yield* s.waitFor(t, 'read');
-  getSim().lockdep.acquired(t, s);
+  return rwsem_down_slowpath(s, t, 'read');
 }
 
-export function* down_write(s: RwSemaphore): Co {
+export function down_write(s: RwSemaphore): Co {
   might_sleep('down_write');
-  yield* cond_resched();
+  return preempted() ? down_write_resched(s) : __down_write(s);
+}
+
+function* down_write_resched(s: RwSemaphore): Co {
+  yield PREEMPT;
+  yield* __down_write(s);
+}
+
+/** Take the semaphore at once when it is free (the fast path), else sleep for it. */
+function __down_write(s: RwSemaphore): Co {
   const t = current();
   getSim().lockdep.acquire(t, s, s.lockClass(), 'write');
   if (!s.writer && s.readers.length === 0 && s.waiters.length === 0) {
     s.writer = t;
-    return;
+    return co_return(undefined);
   }
   if (s.writer === t || s.readers.includes(t)) {
     trap('deadlock', `${t.name} down_write ${s.lockdepName} while holding it`);
   }
-  yield* s.waitFor(t, 'write');
+  return rwsem_down_slowpath(s, t, 'write');
+}
+
+/** rwsem_down_read_slowpath / rwsem_down_write_slowpath: sleep until handed the semaphore. */
+function* rwsem_down_slowpath(s: RwSemaphore, t: Task, mode: 'read' | 'write'): Co {
+  yield* s.waitFor(t, mode);
   getSim().lockdep.acquired(t, s);
 }
 
@@ -193,7 +242,9 @@ export function up_read(s: RwSemaphore): void {
   const t = current();
   const i = s.readers.indexOf(t);
   if (i < 0) trap('bug', `${t.name} up_read ${s.lockdepName} it does not hold for read`);
-  s.readers.splice(i, 1);
+  const readers = s.readers; // readers.splice(i, 1) without allocating
+  for (let j = i + 1; j < readers.length; j++) readers[j - 1] = readers[j] as Task;
+  readers.pop();
   getSim().lockdep.release(t, s);
   s.wakeWaiters();
 }
@@ -232,8 +283,14 @@ export class SpinLock extends LockBase {
   }
 }
 
-export function* spin_lock(s: SpinLock): Co {
-  yield* cond_resched();
+export function spin_lock(s: SpinLock): Co {
+  if (preempted()) return spin_lock_resched(s);
+  spin_lock_atomic(s);
+  return co_return(undefined);
+}
+
+function* spin_lock_resched(s: SpinLock): Co {
+  yield PREEMPT;
   spin_lock_atomic(s);
 }
 

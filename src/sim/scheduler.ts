@@ -72,6 +72,16 @@ export class Sim {
   private readonly devs: Deviation[] = [];
   private readonly maxSteps: number;
   private stopped = false;
+  /** The task whose step runTask is running (preempt() decides inline only inside it). */
+  private stepping: Task | null = null;
+  /** A decision preempt() made that the run loop has yet to act on. */
+  private decided = false;
+  private decidedTask: Task | null = null;
+  /** The decision threw (a trap in a timer, a replay that does not fit): this is thrown. */
+  private decidedThrew = false;
+  private decidedError: unknown = undefined;
+  /** runUntil's condition, checked before every decision. */
+  private until: (() => boolean) | null = null;
 
   constructor(opts: SimOptions = {}) {
     this.seed = opts.seed ?? 1;
@@ -220,7 +230,7 @@ export class Sim {
     active = this;
     try {
       for (;;) {
-        const t = this.pick();
+        const t = this.next();
         if (!t) return;
         this.runTask(t);
       }
@@ -228,6 +238,8 @@ export class Sim {
       throw this.decorate(e);
     } finally {
       this.current = null;
+      this.stepping = null;
+      this.forget();
       active = prevActive ?? this;
     }
   }
@@ -236,18 +248,72 @@ export class Sim {
   runUntil(done: () => boolean): void {
     const prevActive = active;
     active = this;
+    this.until = done;
     try {
       while (!done()) {
-        const t = this.pick();
+        const t = this.next();
         if (!t) return;
         this.runTask(t);
       }
     } catch (e) {
       throw this.decorate(e);
     } finally {
+      this.until = null;
       this.current = null;
+      this.stepping = null;
+      this.forget();
       active = prevActive ?? this;
     }
+  }
+
+  /**
+   * A preemption point of the running task (cond_resched and the sleeping locks, before they
+   * `yield PREEMPT`): make here the decision that the run loop would make right after the
+   * yield, and tell whether the task must really yield. When the policy keeps the running
+   * task, the task goes on without unwinding and resuming its generator stack, which is most
+   * of the cost of a decision; when it chooses another task (or the run ends, or the decision
+   * throws) the task yields and the run loop acts on the decision already made. Either way
+   * the decisions, their order, the timers they fire and the replay string are the same.
+   */
+  preempt(): boolean {
+    const t = this.current;
+    if (t === null || t !== this.stepping || this.until !== null || this.decided) return true;
+    // As after a yield: no task is current while the decision is made.
+    this.current = null;
+    let chosen: Task | null;
+    try {
+      chosen = this.pick();
+    } catch (e) {
+      this.current = t;
+      this.decided = true;
+      this.decidedTask = null;
+      this.decidedThrew = true;
+      this.decidedError = e;
+      return true;
+    }
+    this.current = t;
+    if (chosen === t) return false;
+    this.decided = true;
+    this.decidedTask = chosen;
+    return true;
+  }
+
+  /** The task to run next: a decision preempt() made, or a new one. */
+  private next(): Task | null {
+    if (!this.decided) return this.pick();
+    const t = this.decidedTask;
+    const threw = this.decidedThrew;
+    const e = this.decidedError;
+    this.forget();
+    if (threw) throw e;
+    return t;
+  }
+
+  private forget(): void {
+    this.decided = false;
+    this.decidedTask = null;
+    this.decidedThrew = false;
+    this.decidedError = undefined;
   }
 
   private decorate(e: unknown): unknown {
@@ -338,7 +404,9 @@ export class Sim {
   private runTask(t: Task): void {
     this.current = t;
     this.last = t;
+    this.stepping = t;
     const r = t.gen.next();
+    this.stepping = null;
     if (r.done) {
       this.finish(t, r.value);
     } else if (t.atomicDepth > 0) {

@@ -3,6 +3,10 @@
  * interrupt handler, GPU engines) is a generator driven by the scheduler. A function that may
  * sleep or be preempted is itself a generator called with `yield*`; each `yield` is a point
  * where the scheduler may switch tasks (DESIGN.md "Simulation model").
+ *
+ * A function whose only sleep is a tail call (a lock wrapper such as mmap_read_lock) returns
+ * that call's coroutine instead of being a generator itself: callers `yield*` it alike, and
+ * every yield below it passes through one generator frame less.
  */
 
 /** Yielded by a task that may be preempted here and stays runnable. */
@@ -77,4 +81,48 @@ export class Task<T = unknown> {
   toString(): string {
     return `${this.name}#${this.id}`;
   }
+}
+
+/** A coroutine that has already returned (see {@link co_return}). */
+class Returned<T> implements Generator<YieldOp, T, void> {
+  readonly done = true;
+  constructor(readonly value: T) {}
+  next(): IteratorReturnResult<T> {
+    return this;
+  }
+  return(value: T): IteratorReturnResult<T> {
+    return { done: true, value };
+  }
+  throw(e: unknown): never {
+    throw e;
+  }
+  [Symbol.iterator](): this {
+    return this;
+  }
+}
+
+const RETURNED_VOID = new Returned<unknown>(undefined);
+const RETURNED_ZERO = new Returned<unknown>(0);
+const RETURNED_TRUE = new Returned<unknown>(true);
+const RETURNED_FALSE = new Returned<unknown>(false);
+
+/**
+ * A coroutine that has already returned `value`: what a function that may sleep returns on a
+ * path where it does not (mmput of a user that is not the last, a wait on a signaled fence),
+ * written as a plain function whose sleeping path is a generator of its own. Callers
+ * `yield*` it alike and get `value` at once; no generator is made for the path that does not
+ * sleep.
+ */
+export function co_return<T>(value: T): Co<T> {
+  const r =
+    value === undefined
+      ? RETURNED_VOID
+      : value === 0
+        ? RETURNED_ZERO
+        : value === true
+          ? RETURNED_TRUE
+          : value === false
+            ? RETURNED_FALSE
+            : new Returned<unknown>(value);
+  return r as Returned<T>;
 }

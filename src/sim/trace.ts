@@ -31,18 +31,40 @@ export interface TraceEvent {
   [field: string]: unknown;
 }
 
-/** A recorded event before it is shaped for output: [t, task, kind, fields]. */
-type Rec = readonly [number, string, string, object];
+/**
+ * Recorded events before they are shaped for output, by column (time, task, kind, fields):
+ * emitting allocates nothing but the caller's fields object.
+ */
+class Columns {
+  readonly t: number[] = [];
+  readonly task: string[] = [];
+  readonly kind: string[] = [];
+  readonly fields: object[] = [];
 
-function shape(r: Rec): TraceEvent {
-  return { t: r[0], task: r[1], kind: r[2], ...r[3] };
+  set(i: number, t: number, task: string, kind: string, fields: object): void {
+    this.t[i] = t;
+    this.task[i] = task;
+    this.kind[i] = kind;
+    this.fields[i] = fields;
+  }
+
+  shape(i: number): TraceEvent {
+    return {
+      t: this.t[i] as number,
+      task: this.task[i] as string,
+      kind: this.kind[i] as string,
+      ...this.fields[i],
+    };
+  }
 }
 
 export class Trace {
   /** Keep every event (for --trace); otherwise only the tail. */
   private readonly keepAll: boolean;
-  private readonly all: Rec[] = [];
-  private readonly ring: (Rec | undefined)[];
+  private readonly all = new Columns();
+  /** The last `tail` events, a ring from ringPos (oldest) once full. */
+  private readonly ring = new Columns();
+  private readonly ringSize: number;
   private ringPos = 0;
   private count = 0;
 
@@ -53,7 +75,7 @@ export class Trace {
     private readonly taskName: () => string = () => '-',
   ) {
     this.keepAll = opts.keepAll ?? false;
-    this.ring = new Array<Rec | undefined>(opts.tail ?? 64);
+    this.ringSize = opts.tail ?? 64;
   }
 
   /**
@@ -61,12 +83,13 @@ export class Trace {
    * shaped into a TraceEvent only when read: emitting is on hot paths.
    */
   emit<K extends TraceKind>(kind: K, fields: TraceEventMap[K]): void {
-    const rec: Rec = [this.now(), this.taskName(), kind, fields];
+    const t = this.now();
+    const task = this.taskName();
+    if (this.keepAll) this.all.set(this.count, t, task, kind, fields);
     this.count++;
-    if (this.keepAll) this.all.push(rec);
-    if (this.ring.length > 0) {
-      this.ring[this.ringPos] = rec;
-      this.ringPos = (this.ringPos + 1) % this.ring.length;
+    if (this.ringSize > 0) {
+      this.ring.set(this.ringPos, t, task, kind, fields);
+      this.ringPos = this.ringPos + 1 === this.ringSize ? 0 : this.ringPos + 1;
     }
   }
 
@@ -77,22 +100,23 @@ export class Trace {
 
   /** Every event, in order (empty unless constructed with keepAll). */
   events(): TraceEvent[] {
-    return this.all.map(shape);
+    const out: TraceEvent[] = [];
+    for (let i = 0; i < this.all.t.length; i++) out.push(this.all.shape(i));
+    return out;
   }
 
   /** The last events, oldest first. */
   tail(): TraceEvent[] {
-    const n = this.ring.length;
+    const n = this.ring.t.length;
+    const first = n < this.ringSize ? 0 : this.ringPos;
     const out: TraceEvent[] = [];
-    for (let i = 0; i < n; i++) {
-      const r = this.ring[(this.ringPos + i) % n];
-      if (r) out.push(shape(r));
-    }
+    for (let i = 0; i < n; i++) out.push(this.ring.shape((first + i) % n));
     return out;
   }
 
   /** The full log as JSON lines. */
   toJsonLines(): string {
-    return this.all.map((r) => JSON.stringify(shape(r))).join('\n') + (this.all.length ? '\n' : '');
+    const lines = this.events().map((e) => JSON.stringify(e));
+    return lines.join('\n') + (lines.length ? '\n' : '');
   }
 }

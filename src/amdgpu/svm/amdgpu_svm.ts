@@ -218,13 +218,8 @@ export function amdgpu_svm_lookup_by_pasid(adev: amdgpu_device, pasid: number): 
 }
 
 /** amdgpu_svm_flush_tlb_compute (V1 patch 10): a heavyweight flush on every XCC. */
-export function* amdgpu_svm_flush_tlb_compute(svm: amdgpu_svm): Co<number> {
-  return yield* amdgpu_vm_flush_compute_tlb(
-    svm.adev,
-    svm.vm,
-    TLB_FLUSH_HEAVYWEIGHT,
-    svm.adev.xcc_mask,
-  );
+export function amdgpu_svm_flush_tlb_compute(svm: amdgpu_svm): Co<number> {
+  return amdgpu_vm_flush_compute_tlb(svm.adev, svm.vm, TLB_FLUSH_HEAVYWEIGHT, svm.adev.xcc_mask);
 }
 
 /**

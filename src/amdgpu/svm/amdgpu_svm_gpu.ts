@@ -28,8 +28,8 @@ import type { amdgpu_svm_vram_pte_flags } from './amdgpu_svm_pte.js';
  * drm_exec (amdgpu_vm_lock_pd, DRM_EXEC_IGNORE_DUPLICATES). SIM: no drm_exec; the caller
  * unlocks with amdgpu_svm_range_unlock_vm_pd (drm_exec_fini).
  */
-export function* amdgpu_svm_range_lock_vm_pd(svm: amdgpu_svm): Co<number> {
-  return yield* amdgpu_vm_lock_pd(svm.vm);
+export function amdgpu_svm_range_lock_vm_pd(svm: amdgpu_svm): Co<number> {
+  return amdgpu_vm_lock_pd(svm.vm);
 }
 
 export function amdgpu_svm_range_unlock_vm_pd(svm: amdgpu_svm): void {

@@ -237,7 +237,7 @@ export function* amdgpu_svm_range_map(
  * `attrs`: read-only context from GPU_RO, PTE flags from the attributes (and, with
  * `migration: true`, this GPU as device-private owner; `prefetch` migrates first).
  */
-export function* amdgpu_svm_range_map_interval(
+export function amdgpu_svm_range_map_interval(
   svm: amdgpu_svm,
   start_page: number,
   last_page: number,
@@ -249,7 +249,7 @@ export function* amdgpu_svm_range_map_interval(
     read_only: (attrs.flags & AMDGPU_SVM_FLAGS.GPU_RO) !== 0,
   });
   const pte_flags = amdgpu_svm_range_attr_pte_flags(svm, attrs);
-  return yield* amdgpu_svm_range_map(
+  return amdgpu_svm_range_map(
     svm,
     start_page,
     last_page + 1,
