@@ -30,6 +30,7 @@ export interface ExploreCliOptions extends Pick<RunCliOptions, 'design' | 'xnack
   json?: boolean;
   progress?: boolean;
   cost?: string[];
+  option?: string[];
 }
 
 function int(name: string, v: string | undefined, dflt: number, min: number, max: number): number {
@@ -68,6 +69,7 @@ export function parseExploreOptions(o: ExploreCliOptions): {
       ...(o.xnack !== undefined ? { xnack: o.xnack } : {}),
       ...(o.gpus !== undefined ? { gpus: o.gpus } : {}),
       ...(o.cost !== undefined ? { cost: o.cost } : {}),
+      ...(o.option !== undefined ? { option: o.option } : {}),
     }),
   };
   const jobs = int('jobs', o.jobs, 1, 1, 64);

@@ -65,6 +65,12 @@ export function buildProgram(): Command {
       collect,
       [],
     )
+    .option(
+      '--option <name[=true|false]>',
+      'set a design option (repeatable; overrides system.options), e.g. migration',
+      collect,
+      [],
+    )
     .action((files: string[], opts: RunCliOptions) => {
       process.exitCode = runFiles(files, opts, (l) => console.log(l));
     });
@@ -89,6 +95,12 @@ export function buildProgram(): Command {
     .option('--gpus <n>', 'number of GPUs (overrides system.gpus)')
     .option('--json', 'print the summary as JSON')
     .option('--cost <name=time>', 'override a cost-table entry (repeatable)', collect, [])
+    .option(
+      '--option <name[=true|false]>',
+      'set a design option (repeatable; overrides system.options)',
+      collect,
+      [],
+    )
     .action(async (file: string, opts: ExploreCliOptions) => {
       process.exitCode = await exploreFile(file, opts, (l) => console.log(l));
     });

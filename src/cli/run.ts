@@ -20,6 +20,7 @@ export interface RunCliOptions {
   trace?: string;
   json?: boolean;
   cost?: string[];
+  option?: string[];
 }
 
 export class UsageError extends Error {
@@ -54,7 +55,28 @@ export function overridesOf(o: RunCliOptions): SystemOverrides {
     seed: intOption('seed', o.seed, 0, 0xffffffff),
     policy: o.policy as SystemOverrides['policy'],
     costs: costOverrides(o.cost),
+    options: optionOverrides(o.option),
   };
+}
+
+/**
+ * --option NAME[=true|false] (repeatable): design options over every file's
+ * system.options; NAME alone means true. The design checks the names (resolveSystem).
+ */
+export function optionOverrides(
+  list: readonly string[] | undefined,
+): Record<string, boolean> | undefined {
+  if (!list?.length) return undefined;
+  const out: Record<string, boolean> = {};
+  for (const item of list) {
+    const m = /^([A-Za-z0-9_-]+)(?:=(true|false))?$/.exec(item);
+    if (!m)
+      throw new UsageError(
+        `--option takes NAME or NAME=true|false (e.g. migration=true), got '${item}'`,
+      );
+    out[m[1] ?? ''] = m[2] !== 'false';
+  }
+  return out;
 }
 
 /** --cost NAME=TIME (repeatable): cost-table entries over every file's system.costs. */

@@ -42,6 +42,8 @@ export interface SystemOverrides {
   policy?: 'timed' | 'random' | 'pct' | undefined;
   /** Cost-table entries in ns, over the file's system.costs (names checked by the caller). */
   costs?: Readonly<Record<string, number>> | undefined;
+  /** Design options over the file's system.options (checked against the design here). */
+  options?: Readonly<Record<string, boolean>> | undefined;
 }
 
 const GiB = 1024n ** 3n;
@@ -128,6 +130,17 @@ export function resolveSystem(s: Scenario, o: SystemOverrides = {}): Resolved {
       );
     } else if (typeof v !== 'boolean') {
       add(['system', 'options', name], `option '${name}' takes true or false`);
+    } else {
+      options[name] = v;
+    }
+  }
+  for (const [name, v] of Object.entries(o.options ?? {})) {
+    if (info && !info.options[name]) {
+      const known = Object.keys(info.options);
+      add(
+        ['system', 'design'],
+        `--option ${name}: design ${design} has no option '${name}'${known.length ? ` (known: ${known.join(', ')})` : ' (it declares none)'}`,
+      );
     } else {
       options[name] = v;
     }

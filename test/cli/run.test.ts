@@ -80,6 +80,36 @@ describe.skipIf(!existsSync(CLI))('svmsim run (built CLI)', () => {
     );
   });
 
+  it('takes design options on the command line, checked against the design', () => {
+    const f = 'scenarios/rfc-v2/migration-two-gpus.yaml';
+    const counters = (...extra: string[]): Record<string, number> => {
+      const [r] = JSON.parse(svmsim('run', f, '--json', ...extra).out) as {
+        counters: Record<string, number>;
+      }[];
+      return r?.counters ?? {};
+    };
+    expect(counters()['migrated_pages_dev_to_dev'] ?? 0).toBe(0);
+    // NAME alone is NAME=true; the file's own counter expectations then fail (exit 1).
+    expect(counters('--option', 'select-device-private')['migrated_pages_dev_to_dev']).toBe(1536);
+    expect(svmsim('run', f, '--option', 'select-device-private').status).toBe(1);
+    const off = svmsim('run', f, '--option', 'migration=false', '--option', 'migration=true');
+    expect(off.status).toBe(0); // the last one wins
+    const unknown = svmsim('run', f, '--option', 'bogus');
+    expect(unknown.status).toBe(2);
+    expect(unknown.out).toContain("--option bogus: design rfc-v2 has no option 'bogus'");
+    const needs = svmsim(
+      'run',
+      'scenarios/rfc-v2/attr-bounds.yaml',
+      '--option',
+      'select-device-private',
+    );
+    expect(needs.status).toBe(2);
+    expect(needs.out).toContain("option 'select-device-private' needs 'migration: true'");
+    const bad = svmsim('run', f, '--option', 'migration=maybe');
+    expect(bad.status).toBe(2);
+    expect(bad.err).toContain('--option takes NAME or NAME=true|false');
+  });
+
   it('writes a byte-identical trace for the same scenario and seed, and replays a failure', () => {
     const race = file('race.yaml', RACE);
     const t1 = join(dir, 't1.jsonl');

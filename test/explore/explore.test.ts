@@ -126,4 +126,29 @@ describe('svmsim explore (built CLI)', () => {
     expect(out(2)).toEqual(one);
     expect(out(3)).toEqual(one);
   });
+
+  it.skipIf(!existsSync(cli))('explores with a design option set on the command line', () => {
+    // The file turns flaw-eviction-lock on; --option turns it off again, and pct finds nothing.
+    const run = (...extra: string[]) =>
+      spawnSync(
+        'node',
+        [
+          cli,
+          'explore',
+          'scenarios/races/flaw-eviction-lock.yaml',
+          '--schedules',
+          '20',
+          '--json',
+          '--no-minimise',
+          '--no-progress',
+          ...extra,
+        ],
+        { encoding: 'utf8' },
+      );
+    const off = run('--option', 'flaw-eviction-lock=false');
+    expect(off.status).toBe(0);
+    const on = run('--option', 'flaw-eviction-lock');
+    expect(on.status).toBe(1);
+    expect(on.stdout).toContain('lock-order');
+  });
 });
