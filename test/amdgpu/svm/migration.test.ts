@@ -28,7 +28,7 @@ import type { amdgpu_svm_attrs } from '../../../src/amdgpu/svm/attr_types.js';
 import { getDesign } from '../../../src/amdgpu/svm/designs.js';
 import { AMDGPU_SVM_FLAGS as F } from '../../../src/amdgpu/svm/uapi.js';
 import { explore } from '../../../src/explore/explore.js';
-import { loadScenario } from '../../../src/scenario/loader.js';
+import { loadScenario, parseScenario } from '../../../src/scenario/loader.js';
 import { runScenario } from '../../../src/scenario/runner.js';
 
 const files = ['scenarios/rfc-v1', 'scenarios/rfc-v2'].flatMap((dir) =>
@@ -175,4 +175,54 @@ describe('migration option', () => {
     expect(r.explored).toBe(1000);
     expect(r.findings).toEqual([]);
   }, 120_000);
+
+  it('finding: with select-device-private, V3 prefetch can return get_pages -EOPNOTSUPP to SET_ATTR', () => {
+    // Two GPUs prefetch the same range into their own VRAM at once. With one pagemap owner
+    // for both, gpu0 moves a page out of gpu1's VRAM while gpu1 maps its range, whose pages
+    // now sit in two VRAMs: get_pages fails -EOPNOTSUPP (mixed pagemaps). The fault path
+    // evicts and retries; V3's prefetch path (amdgpu_svm_range_map_attr_range, "the first
+    // error ends it") evicts and returns it, so SET_ATTR fails. Without the option the
+    // other GPU's pages are migrated to RAM by hmm and no range mixes two VRAMs.
+    const s = parseScenario(PEER_PREFETCH_RACE, 'peer-prefetch-race.yaml');
+    const r = runScenario(s, { replay: 'v1.ak.f-2.5-2.1-2.1-2' });
+    expect(r.reason).toMatch(/step 1 \(svm\.set\) of b: expected OK, got EOPNOTSUPP/);
+    const bounce = runScenario(s, {
+      replay: 'v1.ak.f-2.5-2.1-2.1-2',
+      overrides: { options: { 'select-device-private': false } },
+    });
+    expect(bounce.reason).toBe('');
+  });
 });
+
+const PEER_PREFETCH_RACE = `name: peer-prefetch-race
+system:
+  design: rfc-v2
+  xnack: on
+  gpus: [{ name: gpu0, ip: gfx943 }, { name: gpu1, ip: gfx943 }]
+  chunk_sizes: [64KiB, 4KiB]
+  costs: { cpu_fault: 100us }
+  options: { migration: true, select-device-private: true }
+threads:
+  a:
+    - mmap: { as: buf, size: 32 pages, align: 64KiB }
+    - write: { at: buf, size: 32 pages, value: 5 }
+    - barrier: { name: go }
+    - svm.set: { gpu: gpu0, at: buf + 16 pages, size: 16 pages, attrs: { ACCESS: gpu0, PREFETCH_LOC: gpu0 } }
+    - gpu.read: { gpu: gpu0, at: buf + 16 pages, size: 16 pages, expect: 5 }
+    - barrier: { name: done }
+  b:
+    - barrier: { name: go }
+    - svm.set: { gpu: gpu1, at: buf + 16 pages, size: 16 pages, attrs: { ACCESS: gpu1, PREFETCH_LOC: gpu1 } }
+    - gpu.read: { gpu: gpu1, at: buf + 16 pages, size: 16 pages, expect: 5 }
+    - barrier: { name: done }
+  c:
+    - barrier: { name: go }
+    - write: { at: buf, size: 8 pages, value: 6 }
+    - munmap: { at: buf + 8 pages, size: 8 pages }
+    - settle
+    - read: { at: buf, size: 8 pages, expect: 6 }
+    - barrier: { name: done }
+    - write: { at: buf + 16 pages, size: 16 pages, value: 7 }
+    - gpu.read: { gpu: gpu0, at: buf + 16 pages, size: 16 pages, expect: 7 }
+    - gpu.read: { gpu: gpu1, at: buf + 16 pages, size: 16 pages, expect: 7 }
+`;
