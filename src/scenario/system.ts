@@ -5,7 +5,7 @@
  * names, chunk sizes. Problems are reported at their place in the file.
  */
 import { AMDGPU_PRESETS, isAmdgpuPreset, type AmdgpuPresetName } from '../amdgpu/ip.js';
-import { designNames, getDesign } from '../amdgpu/svm/designs.js';
+import { designNames, getDesign, type DesignInfo } from '../amdgpu/svm/designs.js';
 import { isCostName } from '../sim/costs.js';
 import type { Issue, Scenario, Step } from './loader.js';
 import { GPU_STEP_KINDS } from './steps.js';
@@ -123,11 +123,7 @@ export function resolveSystem(s: Scenario, o: SystemOverrides = {}): Resolved {
   for (const [name, v] of Object.entries(spec.options ?? {})) {
     const decl = info?.options[name];
     if (info && !decl) {
-      const known = Object.keys(info.options);
-      add(
-        ['system', 'options', name],
-        `design ${design} has no option '${name}'${known.length ? ` (known: ${known.join(', ')})` : ' (it declares none)'}`,
-      );
+      add(['system', 'options', name], noOption(info, name));
     } else if (typeof v !== 'boolean') {
       add(['system', 'options', name], `option '${name}' takes true or false`);
     } else {
@@ -136,11 +132,7 @@ export function resolveSystem(s: Scenario, o: SystemOverrides = {}): Resolved {
   }
   for (const [name, v] of Object.entries(o.options ?? {})) {
     if (info && !info.options[name]) {
-      const known = Object.keys(info.options);
-      add(
-        ['system', 'design'],
-        `--option ${name}: design ${design} has no option '${name}'${known.length ? ` (known: ${known.join(', ')})` : ' (it declares none)'}`,
-      );
+      add(['system', 'design'], `--option ${name}: ${noOption(info, name)}`);
     } else {
       options[name] = v;
     }
@@ -169,6 +161,13 @@ export function resolveSystem(s: Scenario, o: SystemOverrides = {}): Resolved {
       options,
     },
   };
+}
+
+/** The error for an option the design does not declare, with the ones it does. */
+function noOption(info: DesignInfo, name: string): string {
+  const known = Object.keys(info.options);
+  const list = known.length ? ` (known: ${known.join(', ')})` : ' (it declares none)';
+  return `design ${info.name} has no option '${name}'${list}`;
 }
 
 /** Every GPU a step names (its `gpu` field and GPU-valued locations) must exist. */
