@@ -12,6 +12,7 @@
  * for later acquisitions. Read and write acquisitions are ordered alike: rw_semaphore readers
  * are not recursive, so a reader can deadlock against a queued writer.
  */
+import { array_del } from './array.js';
 import type { HeldLock, Task } from './task.js';
 import { trap } from './trap.js';
 
@@ -103,9 +104,7 @@ export class Lockdep {
     for (let i = held.length - 1; i >= 0; i--) {
       const h = held[i] as HeldLock;
       if (h.lock === lock) {
-        // held.splice(i, 1) without the array of removed elements it allocates
-        for (let j = i + 1; j < held.length; j++) held[j - 1] = held[j] as HeldLock;
-        held.pop();
+        array_del(held, i);
         this.sim.held?.(this.heldKeys[h.cls] ?? '', this.sim.now() - h.since);
         return;
       }

@@ -11,6 +11,7 @@
  * acquisition that the scheduler does not preempt makes no generator (co_return); yielding
  * for the preemption and sleeping for the lock are generators of their own.
  */
+import { array_del } from './array.js';
 import { getSim, current } from './scheduler.js';
 import { BLOCK, PREEMPT, co_return, type Co, type Task, type WaitTarget } from './task.js';
 import { trap } from './trap.js';
@@ -20,8 +21,10 @@ function preempted(): boolean {
   return current().atomicDepth === 0 && getSim().preempt();
 }
 
-function* resched(): Co {
+/** Yield at the preemption point, then go on with `next` (a lock's acquisition). */
+function* resched(next?: () => Co): Co {
   yield PREEMPT;
+  if (next) yield* next();
 }
 
 /** Preemption point: a place where the scheduler may switch tasks (none with preemption off). */
@@ -89,12 +92,7 @@ export class Mutex extends LockBase {
 
 export function mutex_lock(m: Mutex): Co {
   might_sleep('mutex_lock');
-  return preempted() ? mutex_lock_resched(m) : __mutex_lock(m);
-}
-
-function* mutex_lock_resched(m: Mutex): Co {
-  yield PREEMPT;
-  yield* __mutex_lock(m);
+  return preempted() ? resched(() => __mutex_lock(m)) : __mutex_lock(m);
 }
 
 /** Take the mutex at once when it is free (__mutex_trylock_fast), else sleep for it. */
@@ -171,12 +169,7 @@ export class RwSemaphore extends LockBase {
 
 export function down_read(s: RwSemaphore): Co {
   might_sleep('down_read');
-  return preempted() ? down_read_resched(s) : __down_read(s);
-}
-
-function* down_read_resched(s: RwSemaphore): Co {
-  yield PREEMPT;
-  yield* __down_read(s);
+  return preempted() ? resched(() => __down_read(s)) : __down_read(s);
 }
 
 /** Join the readers at once when no writer holds or waits (the fast path), else sleep. */
@@ -194,12 +187,7 @@ function __down_read(s: RwSemaphore): Co {
 
 export function down_write(s: RwSemaphore): Co {
   might_sleep('down_write');
-  return preempted() ? down_write_resched(s) : __down_write(s);
-}
-
-function* down_write_resched(s: RwSemaphore): Co {
-  yield PREEMPT;
-  yield* __down_write(s);
+  return preempted() ? resched(() => __down_write(s)) : __down_write(s);
 }
 
 /** Take the semaphore at once when it is free (the fast path), else sleep for it. */
@@ -242,9 +230,7 @@ export function up_read(s: RwSemaphore): void {
   const t = current();
   const i = s.readers.indexOf(t);
   if (i < 0) trap('bug', `${t.name} up_read ${s.lockdepName} it does not hold for read`);
-  const readers = s.readers; // readers.splice(i, 1) without allocating
-  for (let j = i + 1; j < readers.length; j++) readers[j - 1] = readers[j] as Task;
-  readers.pop();
+  array_del(s.readers, i);
   getSim().lockdep.release(t, s);
   s.wakeWaiters();
 }
@@ -284,14 +270,12 @@ export class SpinLock extends LockBase {
 }
 
 export function spin_lock(s: SpinLock): Co {
-  if (preempted()) return spin_lock_resched(s);
-  spin_lock_atomic(s);
-  return co_return(undefined);
+  return preempted() ? resched(() => spin_lock_fast(s)) : spin_lock_fast(s);
 }
 
-function* spin_lock_resched(s: SpinLock): Co {
-  yield PREEMPT;
+function spin_lock_fast(s: SpinLock): Co {
   spin_lock_atomic(s);
+  return co_return(undefined);
 }
 
 /** spin_lock where preemption is already off (nested spinlocks, interrupt context). */

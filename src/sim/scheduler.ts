@@ -74,12 +74,11 @@ export class Sim {
   private stopped = false;
   /** The task whose step runTask is running (preempt() decides inline only inside it). */
   private stepping: Task | null = null;
-  /** A decision preempt() made that the run loop has yet to act on. */
-  private decided = false;
-  private decidedTask: Task | null = null;
-  /** The decision threw (a trap in a timer, a replay that does not fit): this is thrown. */
-  private decidedThrew = false;
-  private decidedError: unknown = undefined;
+  /**
+   * A decision preempt() made that the run loop has yet to act on: the task to run next, or
+   * what the decision threw (a trap in a timer, a replay that does not fit), thrown then.
+   */
+  private decision: { readonly task: Task | null } | { readonly error: unknown } | null = null;
   /** runUntil's condition, checked before every decision. */
   private until: (() => boolean) | null = null;
 
@@ -239,7 +238,7 @@ export class Sim {
     } finally {
       this.current = null;
       this.stepping = null;
-      this.forget();
+      this.decision = null;
       active = prevActive ?? this;
     }
   }
@@ -261,7 +260,7 @@ export class Sim {
       this.until = null;
       this.current = null;
       this.stepping = null;
-      this.forget();
+      this.decision = null;
       active = prevActive ?? this;
     }
   }
@@ -277,7 +276,7 @@ export class Sim {
    */
   preempt(): boolean {
     const t = this.current;
-    if (t === null || t !== this.stepping || this.until !== null || this.decided) return true;
+    if (t === null || t !== this.stepping || this.until !== null || this.decision) return true;
     // As after a yield: no task is current while the decision is made.
     this.current = null;
     let chosen: Task | null;
@@ -285,35 +284,22 @@ export class Sim {
       chosen = this.pick();
     } catch (e) {
       this.current = t;
-      this.decided = true;
-      this.decidedTask = null;
-      this.decidedThrew = true;
-      this.decidedError = e;
+      this.decision = { error: e };
       return true;
     }
     this.current = t;
     if (chosen === t) return false;
-    this.decided = true;
-    this.decidedTask = chosen;
+    this.decision = { task: chosen };
     return true;
   }
 
   /** The task to run next: a decision preempt() made, or a new one. */
   private next(): Task | null {
-    if (!this.decided) return this.pick();
-    const t = this.decidedTask;
-    const threw = this.decidedThrew;
-    const e = this.decidedError;
-    this.forget();
-    if (threw) throw e;
-    return t;
-  }
-
-  private forget(): void {
-    this.decided = false;
-    this.decidedTask = null;
-    this.decidedThrew = false;
-    this.decidedError = undefined;
+    const d = this.decision;
+    if (!d) return this.pick();
+    this.decision = null;
+    if ('error' in d) throw d.error;
+    return d.task;
   }
 
   private decorate(e: unknown): unknown {
