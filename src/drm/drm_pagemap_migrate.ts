@@ -264,16 +264,7 @@ export function* drm_pagemap_migrate_to_devmem(
     migrate.dst[i] = migrate_pfn(page);
     drm_pagemap_get_devmem_page(sys, page, zdd);
     // A change of copier migrates the previous batch now.
-    err = yield* drm_pagemap_migrate_range(
-      sys,
-      devmem_allocation,
-      migrate.src,
-      migrate.dst,
-      pages,
-      last,
-      cur,
-      mdetails,
-    );
+    err = yield* migrate_batch();
     if (err) {
       // SIM: the frames after i were never set up; give their references back.
       for (let k = i + 1; k < npages; k++) put_page(sys, migrate.dst[k] as number);
@@ -284,22 +275,27 @@ export function* drm_pagemap_migrate_to_devmem(
   }
   cur.start = npages;
   cur.ops = null; // force the last batch
-  err = yield* drm_pagemap_migrate_range(
-    sys,
-    devmem_allocation,
-    migrate.src,
-    migrate.dst,
-    pages,
-    last,
-    cur,
-    mdetails,
-  );
+  err = yield* migrate_batch();
   if (err) return yield* err_finalize(err);
   WARN_ON(own_pages !== 0, 'own pages left after migration');
   devmem_allocation.pre_migrate_fence = null;
   // Upon success the allocation keeps its pages for at least the timeslice.
   devmem_allocation.timeslice_expiration = sim.now() + (mdetails.timeslice_ms ?? 0) * 1e6;
   return yield* err_finalize(0);
+
+  /** drm_pagemap_migrate_range over this call's arrays: copy the batch ending at cur. */
+  function migrate_batch(): Co<number> {
+    return drm_pagemap_migrate_range(
+      sys,
+      devmem_allocation,
+      migrate.src,
+      migrate.dst,
+      pages,
+      last,
+      cur,
+      mdetails,
+    );
+  }
 
   function* err_finalize(e: number): Co<number> {
     if (e) drm_pagemap_migration_unlock_put_pages(sys, npages, migrate.dst);
